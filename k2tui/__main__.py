@@ -1,0 +1,3 @@
+from k2tui.cli import main
+
+main()

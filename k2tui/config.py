@@ -1,0 +1,318 @@
+"""One typed settings object, resolved from defaults < ``k2tui.toml`` < ``K2_*`` environment < CLI flags.
+
+Every setting has a dotted key (``registry.port``), a TOML place (``[registry] port``) and an
+environment variable (``K2_REGISTRY_PORT``). Resolution remembers where each value came from so
+``k2tui config show`` can say why a value is what it is. Any unknown key or bad value is an error
+that names the key, where it was set, and the form expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+
+CONFIG_FILE_NAME = "k2tui.toml"
+CONFIG_ENV = "K2_CONFIG"
+ENV_PREFIX = "K2_"
+
+
+@dataclass(frozen=True)
+class Between:
+    """An inclusive range constraint for a numeric setting."""
+
+    low: float
+    high: float
+
+
+Port = Annotated[int, Between(1, 65535)]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_state_dir("k2tui"))
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    host: str = field(default="127.0.0.1", metadata=_help("address the Schema Registry listens on"))
+    port: Port = field(default=18081, metadata=_help("port of the Schema Registry"))
+    max_body_bytes: Annotated[int, Between(1024, 64 * 1024 * 1024)] = field(
+        default=1024 * 1024, metadata=_help("largest request body the registry accepts")
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(
+        default_factory=default_home, metadata=_help("state directory: ports, pids, logs and data")
+    )
+    log_level: LogLevel = field(default="INFO", metadata=_help("log level of k2tui's own processes"))
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
+
+
+class SettingsError(ValueError):
+    """A setting that is unknown or has a value of the wrong form."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    type: Any
+    help: str
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.key.replace(".", "_").upper()
+
+    @property
+    def section(self) -> str:
+        return self.key.rpartition(".")[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.rpartition(".")[2]
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    key: str
+    value: Any
+    source: str
+    env_var: str
+    help: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    settings: Settings
+    entries: list[ResolvedSetting]
+    config_file: Path | None
+
+
+def setting_specs(cls: type = Settings, prefix: str = "") -> list[SettingSpec]:
+    """Every leaf setting, in declaration order."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    specs: list[SettingSpec] = []
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            specs.extend(setting_specs(hint, key + "."))
+        else:
+            specs.append(SettingSpec(key, hint, f.metadata.get("help", "")))
+    return specs
+
+
+def describe_type(hint: Any) -> str:
+    """The expected form of a value, as an error message should state it."""
+    base, constraint = _unwrap(hint)
+    if typing.get_origin(base) is Literal:
+        return "one of " + ", ".join(str(a) for a in typing.get_args(base))
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a path"}
+    text = words.get(base, getattr(base, "__name__", str(base)))
+    if constraint is not None:
+        text += f" from {constraint.low:g} to {constraint.high:g}"
+    return text
+
+
+def _unwrap(hint: Any) -> tuple[Any, Between | None]:
+    if typing.get_origin(hint) is Annotated:
+        base, *extras = typing.get_args(hint)
+        return base, next((e for e in extras if isinstance(e, Between)), None)
+    return hint, None
+
+
+def convert(spec: SettingSpec, raw: Any, *, from_text: bool) -> Any:
+    """`raw` as the setting's type; text from the environment or a flag is parsed, TOML is type-checked."""
+    base, constraint = _unwrap(spec.type)
+    value = _parse(base, raw, from_text)
+    if value is _INVALID:
+        raise ValueError(f"expected {describe_type(spec.type)}, got {raw!r}")
+    if constraint is not None and not constraint.low <= value <= constraint.high:
+        raise ValueError(f"expected {describe_type(spec.type)}, got {raw!r}")
+    return value
+
+
+_INVALID = object()
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _parse(base: Any, raw: Any, from_text: bool) -> Any:
+    if typing.get_origin(base) is Literal:
+        choices = typing.get_args(base)
+        if isinstance(raw, str) and raw.upper() in choices:
+            return raw.upper()
+        return raw if raw in choices else _INVALID
+    if base is bool:
+        if isinstance(raw, bool):
+            return raw
+        if from_text and isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+            return raw.strip().lower() in _TRUE
+        return _INVALID
+    if base is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if from_text and isinstance(raw, str):
+            try:
+                return int(raw.strip())
+            except ValueError:
+                return _INVALID
+        return _INVALID
+    if base is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if from_text and isinstance(raw, str):
+            try:
+                return float(raw.strip())
+            except ValueError:
+                return _INVALID
+        return _INVALID
+    if base is Path:
+        if isinstance(raw, str | Path) and str(raw).strip():
+            return Path(raw).expanduser()
+        return _INVALID
+    if base is str:
+        return raw if isinstance(raw, str) else _INVALID
+    return _INVALID
+
+
+def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:
+    """``--config`` wins, then ``$K2_CONFIG``, then ``./k2tui.toml`` when present."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise SettingsError(f"config file {explicit} does not exist; check the --config path")
+        return explicit
+    if env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV]).expanduser()
+        if not path.is_file():
+            raise SettingsError(f"config file {path} named by {CONFIG_ENV} does not exist")
+        return path
+    local = Path.cwd() / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _read_toml(path: Path, specs: dict[str, SettingSpec]) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise SettingsError(f"{path}: not valid TOML: {error}") from error
+    flat: dict[str, Any] = {}
+    sections = {s.section for s in specs.values() if s.section}
+
+    def walk(table: Mapping[str, Any], prefix: str) -> None:
+        for name, value in table.items():
+            key = prefix + name
+            if isinstance(value, dict) and key in sections:
+                walk(value, key + ".")
+            elif key in specs:
+                flat[key] = value
+            else:
+                raise SettingsError(f"{path}: unknown setting '{key}'{_suggest(key, list(specs))}")
+
+    walk(document, "")
+    return flat
+
+
+def resolve_settings(
+    overrides: Mapping[str, tuple[Any, str]] | None = None,
+    *,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Resolution:
+    """Resolve every setting. `overrides` maps a key to (value, label of the flag that set it)."""
+    env = os.environ if env is None else env
+    specs = {s.key: s for s in setting_specs()}
+    path = find_config_file(config_file, env)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+
+    if path is not None:
+        for key, raw in _read_toml(path, specs).items():
+            try:
+                values[key] = convert(specs[key], raw, from_text=False)
+            except ValueError as error:
+                raise SettingsError(f"{path}: {key}: {error}") from error
+            sources[key] = str(path)
+
+    by_env = {s.env_var: s for s in specs.values()}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        spec = by_env.get(name)
+        if spec is None:
+            raise SettingsError(
+                f"environment variable {name} is not a k2tui setting{_suggest(name, list(by_env))}; "
+                "unset it or see `k2tui config show` for the known ones"
+            )
+        try:
+            values[spec.key] = convert(spec, raw, from_text=True)
+        except ValueError as error:
+            raise SettingsError(f"environment variable {name} ({spec.key}): {error}") from error
+        sources[spec.key] = f"env {name}"
+
+    for key, (raw, label) in (overrides or {}).items():
+        spec = specs.get(key)
+        if spec is None:
+            raise SettingsError(f"{label}: unknown setting '{key}'{_suggest(key, list(specs))}")
+        try:
+            values[key] = convert(spec, raw, from_text=isinstance(raw, str))
+        except ValueError as error:
+            raise SettingsError(f"{label}: {key}: {error}") from error
+        sources[key] = label
+
+    settings = _build(Settings, values, "")
+    entries = [
+        ResolvedSetting(s.key, _lookup(settings, s.key), sources.get(s.key, "default"), s.env_var, s.help)
+        for s in specs.values()
+    ]
+    return Resolution(settings, entries, path)
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if dataclasses.is_dataclass(hints[f.name]):
+            kwargs[f.name] = _build(hints[f.name], values, key + ".")
+        elif key in values:
+            kwargs[f.name] = values[key]
+    return cls(**kwargs)
+
+
+def _lookup(settings: Settings, key: str) -> Any:
+    value: Any = settings
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """``registry.port=18082`` → (``registry.port``, ``18082``), for ``--set``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise SettingsError(f"--set {text!r}: expected KEY=VALUE, for example --set registry.port=18082")
+    return key.strip(), value
+
+
+def load_settings(**kwargs: Any) -> Settings:
+    return resolve_settings(**kwargs).settings

@@ -1,0 +1,201 @@
+"""The v2 record's rules, checked all at once so a rejected record says everything wrong with it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+
+from k2tui.model.symbols import ASSET_ALIASES
+from k2tui.model.trade import ASSET_CLASS, VENDOR_KEYS, Exchange, Side, TradeV2
+
+UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+TRADE_ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    Exchange.BINANCE: re.compile(r"^BINANCE-(\d+)$"),
+    # v2 carries a trade id; v1 has none, so its id is the trade time and a hash of the trade.
+    Exchange.KRAKEN: re.compile(r"^KRAKEN-(\d+)(?:-[0-9a-f]{8,})?$"),
+}
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+
+# Microsecond timestamps between 2009-01-03 (the first bitcoin block) and 2100-01-01. A value
+# outside is almost always a unit mistake (milliseconds or nanoseconds), so the reason says so.
+MIN_TIMESTAMP_US = 1_230_940_800_000_000
+MAX_TIMESTAMP_US = 4_102_444_800_000_000
+DEFAULT_MAX_CLOCK_SKEW_US = 300_000_000
+
+FIELDS: tuple[str, ...] = tuple(TradeV2.__struct_fields__)
+REQUIRED: frozenset[str] = frozenset(FIELDS) - {"sequence_number"}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def validate(
+    record: TradeV2 | Mapping[str, Any], *, max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US
+) -> list[Violation]:
+    """Every way `record` breaks the v2 rules; an empty list means it is a valid v2 trade.
+
+    Accepts the typed record or a mapping as decoded from Avro or JSON (decimals as text).
+    """
+    data = msgspec.structs.asdict(record) if isinstance(record, TradeV2) else record
+    if not isinstance(data, Mapping):
+        return [Violation("record", f"expected a mapping of v2 fields, got {type(data).__name__}")]
+    found: list[Violation] = []
+    for name in sorted(REQUIRED - data.keys()):
+        found.append(Violation(name, "missing"))
+    for name in sorted(data.keys() - set(FIELDS)):
+        found.append(Violation(str(name), "not a v2 field"))
+
+    def check(name: str, rule: Any) -> None:
+        if name in data:
+            reason = rule(data[name])
+            if reason:
+                found.append(Violation(name, reason))
+
+    exchange = data.get("exchange") if isinstance(data.get("exchange"), str) else None
+    check("message_id", _message_id)
+    check("trade_id", lambda v: _trade_id(v, exchange, data.get("sequence_number")))
+    check("symbol", lambda v: _symbol(v, exchange))
+    check("exchange", _exchange)
+    check("asset_class", lambda v: None if v == ASSET_CLASS else f"must be {ASSET_CLASS!r}, got {v!r}")
+    check("timestamp", _timestamp)
+    check("price", _positive_decimal)
+    check("quantity", _positive_decimal)
+    check("side", _side)
+    check("vendor_data", lambda v: _vendor_data(v, exchange))
+    check("sequence_number", _sequence_number)
+    check("ingestion_timestamp", _timestamp)
+    trade_time, ingested = data.get("timestamp"), data.get("ingestion_timestamp")
+    times_valid = not any(v.field in ("timestamp", "ingestion_timestamp") for v in found)
+    if (
+        times_valid
+        and _is_int(trade_time)
+        and _is_int(ingested)
+        and trade_time - ingested > max_clock_skew_us
+    ):
+        found.append(
+            Violation(
+                "timestamp",
+                f"trade time is {(trade_time - ingested) / 1e6:.3f} s after its ingestion time "
+                f"(allowed skew {max_clock_skew_us / 1e6:g} s): the exchange clock or the unit is wrong",
+            )
+        )
+    return found
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _message_id(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a UUID string, got {type(value).__name__}"
+    if len(value) != 36:
+        return f"must be a 36-character UUID, got {len(value)} characters: {value!r}"
+    if not UUID_PATTERN.match(value):
+        return f"must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got {value!r}"
+    return None
+
+
+def _trade_id(value: Any, exchange: Any, sequence_number: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    pattern = TRADE_ID_PATTERNS.get(exchange)
+    if pattern is None:
+        return None  # the exchange field reports its own problem
+    match = pattern.match(value)
+    if match is None:
+        forms = {
+            Exchange.BINANCE: "BINANCE-{t}",
+            Exchange.KRAKEN: "KRAKEN-{trade_id} or KRAKEN-{timestamp}-{hash}",
+        }
+        return f"must look like {forms[exchange]} for {exchange}, got {value!r}"
+    if exchange == Exchange.BINANCE and _is_int(sequence_number) and int(match[1]) != sequence_number:
+        return f"Binance trade id {match[1]} differs from sequence_number {sequence_number}"
+    return None
+
+
+def _symbol(value: Any, exchange: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not SYMBOL_PATTERN.match(value):
+        return f"must be upper case letters and digits with no separator, like BTCUSDT, got {value!r}"
+    if exchange == Exchange.KRAKEN:
+        for alias, name in ASSET_ALIASES.items():
+            if value.startswith(alias) or value.endswith(alias):
+                return f"{value!r} is not normalised: Kraken's {alias} must be written {name}"
+    return None
+
+
+def _exchange(value: Any) -> str | None:
+    if value in Exchange.__members__.values():
+        return None
+    return f"must be one of {', '.join(Exchange)}, got {value!r}"
+
+
+def _side(value: Any) -> str | None:
+    if value in Side.__members__.values():
+        return None
+    return f"must be BUY or SELL (the taker's side), got {value!r}"
+
+
+def _timestamp(value: Any) -> str | None:
+    if not _is_int(value):
+        return f"must be an integer of microseconds since the epoch, got {type(value).__name__}"
+    if value < MIN_TIMESTAMP_US:
+        hint = " (it looks like milliseconds or seconds)" if value > 0 else ""
+        return f"{value} is before 2009 as microseconds since the epoch{hint}"
+    if value >= MAX_TIMESTAMP_US:
+        hint = " (it looks like nanoseconds)" if value > MAX_TIMESTAMP_US * 100 else ""
+        return f"{value} is after 2100 as microseconds since the epoch{hint}"
+    return None
+
+
+def _positive_decimal(value: Any) -> str | None:
+    if isinstance(value, float):
+        return "must be an exact decimal (Decimal or decimal text), never a float"
+    if isinstance(value, str):
+        try:
+            value = Decimal(value)
+        except InvalidOperation:
+            return f"must be decimal text such as '86414.17', got {value!r}"
+    if not isinstance(value, Decimal):
+        return f"must be a decimal, got {type(value).__name__}"
+    if not value.is_finite():
+        return f"must be a finite number, got {value}"
+    if value <= 0:
+        return f"must be greater than zero, got {value}"
+    return None
+
+
+def _vendor_data(value: Any, exchange: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"must be a map of strings, got {type(value).__name__}"
+    not_strings = sorted(str(k) for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str))
+    if not_strings:
+        return f"keys and values must be strings; not so for {', '.join(not_strings)}"
+    required = VENDOR_KEYS.get(exchange)
+    if required is None:
+        return None
+    missing = sorted(required - value.keys())
+    if missing:
+        return f"{exchange} trades need {', '.join(missing)}"
+    return None
+
+
+def _sequence_number(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not _is_int(value) or value < 0:
+        return f"must be null or a non-negative integer, got {value!r}"
+    return None

@@ -1,0 +1,1 @@
+"""Starting, watching and faulting the services of the stack."""

@@ -1,0 +1,27 @@
+"""Free TCP ports below the ephemeral range, so a picked port is not handed out again by the kernel."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+EPHEMERAL_START = 32768
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def find_free_port(low: int = 20000, high: int = EPHEMERAL_START - 1, host: str = "127.0.0.1") -> int:
+    """A port in [low, high] that nothing listens on now; random so parallel runs rarely collide."""
+    candidates = list(range(low, high + 1))
+    random.shuffle(candidates)
+    for port in candidates[:500]:
+        if port_is_free(port, host):
+            return port
+    raise RuntimeError(f"no free TCP port between {low} and {high} on {host}")

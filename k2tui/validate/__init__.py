@@ -1,0 +1,1 @@
+"""Checks, procedures, checklists, fault scenarios, benchmarks and reports."""

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from k2tui import __version__
+from k2tui.cli import cli
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"k2tui, version {__version__}"
+
+
+def test_help_lists_the_working_verbs() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for verb in ("config", "registry", "bench"):
+        assert f"  {verb} " in result.output
+
+
+def test_unknown_flag_is_a_plain_error() -> None:
+    result = CliRunner().invoke(cli, ["config", "show", "--colour"])
+    assert result.exit_code == 2
+    assert "Error: No such option '--colour'" in result.output
+
+
+def test_console_script_runs() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "k2tui", "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in out.stdout
+
+
+def test_bench_serde_prints_a_table_of_measured_rates() -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["bench", "serde", "--records", "200", "--seconds", "0.05", "--rounds", "1"],
+        env={"COLUMNS": "160"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "avro encode (datum → framed bytes)" in result.output
+    assert "json decode baseline" in result.output
+    assert "msg/s" in result.output
