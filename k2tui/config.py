@@ -163,30 +163,28 @@ def _parse(base: Any, raw: Any, from_text: bool) -> Any:
         if from_text and isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
             return raw.strip().lower() in _TRUE
         return _INVALID
-    if base is int:
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            return raw
-        if from_text and isinstance(raw, str):
-            try:
-                return int(raw.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
-    if base is float:
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
-        if from_text and isinstance(raw, str):
-            try:
-                return float(raw.strip())
-            except ValueError:
-                return _INVALID
-        return _INVALID
+    if base in (int, float):
+        return _number(base, raw, from_text)
     if base is Path:
         if isinstance(raw, str | Path) and str(raw).strip():
             return Path(raw).expanduser()
         return _INVALID
     if base is str:
         return raw if isinstance(raw, str) else _INVALID
+    return _INVALID
+
+
+def _number(kind: type[int] | type[float], raw: Any, from_text: bool) -> Any:
+    """An int or float setting; TOML must give a number (floats accept ints), text is parsed."""
+    if isinstance(raw, bool):
+        return _INVALID
+    if isinstance(raw, kind) or (kind is float and isinstance(raw, int)):
+        return kind(raw)
+    if from_text and isinstance(raw, str):
+        try:
+            return kind(raw.strip())
+        except ValueError:
+            return _INVALID
     return _INVALID
 
 

@@ -2,12 +2,12 @@
 
 import json
 import subprocess
-import sys
 
 import httpx
 import pytest
 
 from k2tui.model.schema import trade_v2_schema_text
+from tests.integration.registry_process import RegistryProcess
 
 CT = "application/vnd.schemaregistry.v1+json"
 
@@ -149,17 +149,7 @@ def test_schemas_survive_a_restart(registry) -> None:
 
 def test_port_in_use_is_one_clear_sentence(registry, tmp_path) -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "k2tui",
-            "registry",
-            "serve",
-            "--port",
-            str(registry.port),
-            "--data-dir",
-            str(tmp_path / "second"),
-        ],
+        RegistryProcess(registry.port, tmp_path / "second").command(),
         capture_output=True,
         text=True,
         timeout=30,
