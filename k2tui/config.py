@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -180,12 +181,12 @@ def _number(kind: type[int] | type[float], raw: Any, from_text: bool) -> Any:
         return _INVALID
     if isinstance(raw, kind) or (kind is float and isinstance(raw, int)):
         return kind(raw)
-    if from_text and isinstance(raw, str):
-        try:
-            return kind(raw.strip())
-        except ValueError:
-            return _INVALID
+    if from_text and isinstance(raw, str) and _NUMBER_TEXT[kind].fullmatch(raw.strip()):
+        return kind(raw.strip())
     return _INVALID
+
+
+_NUMBER_TEXT = {int: re.compile(r"-?[0-9]+"), float: re.compile(r"-?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")}
 
 
 def find_config_file(explicit: Path | None, env: Mapping[str, str]) -> Path | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -13,13 +13,19 @@ import msgspec
 from k2tui.model.symbols import ASSET_ALIASES
 from k2tui.model.trade import ASSET_CLASS, VENDOR_KEYS, Exchange, Side, TradeV2
 
-UUID_PATTERN = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Patterns are used with fullmatch and [0-9], so no trailing newline or non-ASCII digit slips through.
+UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 TRADE_ID_PATTERNS: dict[str, re.Pattern[str]] = {
-    Exchange.BINANCE: re.compile(r"^BINANCE-(\d+)$"),
+    Exchange.BINANCE: re.compile(r"BINANCE-([0-9]+)"),
     # v2 carries a trade id; v1 has none, so its id is the trade time and a hash of the trade.
-    Exchange.KRAKEN: re.compile(r"^KRAKEN-(\d+)(?:-[0-9a-f]{8,})?$"),
+    Exchange.KRAKEN: re.compile(r"KRAKEN-([0-9]+)(-[0-9a-f]{8,})?"),
 }
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,20}")
+DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+MAX_LONG = 2**63 - 1
+# The lake stores decimal(38, 18): at most 18 places after the point and 20 before it.
+MAX_SCALE = 18
+MAX_INTEGER_DIGITS = 20
 
 # Microsecond timestamps between 2009-01-03 (the first bitcoin block) and 2100-01-01. A value
 # outside is almost always a unit mistake (milliseconds or nanoseconds), so the reason says so.
@@ -72,7 +78,7 @@ def validate(
     check("price", _positive_decimal)
     check("quantity", _positive_decimal)
     check("side", _side)
-    check("vendor_data", lambda v: _vendor_data(v, exchange))
+    check("vendor_data", lambda v: _vendor_data(v, exchange, data.get("symbol"), data.get("side")))
     check("sequence_number", _sequence_number)
     check("ingestion_timestamp", _timestamp)
     trade_time, ingested = data.get("timestamp"), data.get("ingestion_timestamp")
@@ -102,7 +108,7 @@ def _message_id(value: Any) -> str | None:
         return f"must be a UUID string, got {type(value).__name__}"
     if len(value) != 36:
         return f"must be a 36-character UUID, got {len(value)} characters: {value!r}"
-    if not UUID_PATTERN.match(value):
+    if not UUID_PATTERN.fullmatch(value):
         return f"must be a UUID like 123e4567-e89b-12d3-a456-426614174000, got {value!r}"
     return None
 
@@ -113,22 +119,26 @@ def _trade_id(value: Any, exchange: Any, sequence_number: Any) -> str | None:
     pattern = TRADE_ID_PATTERNS.get(exchange)
     if pattern is None:
         return None  # the exchange field reports its own problem
-    match = pattern.match(value)
+    match = pattern.fullmatch(value)
     if match is None:
         forms = {
             Exchange.BINANCE: "BINANCE-{t}",
             Exchange.KRAKEN: "KRAKEN-{trade_id} or KRAKEN-{timestamp}-{hash}",
         }
         return f"must look like {forms[exchange]} for {exchange}, got {value!r}"
-    if exchange == Exchange.BINANCE and _is_int(sequence_number) and int(match[1]) != sequence_number:
-        return f"Binance trade id {match[1]} differs from sequence_number {sequence_number}"
+    if match.lastindex == 2:  # Kraken v1: no exchange trade id, so nothing to sequence on
+        if sequence_number is not None:
+            return f"Kraken v1 ids have no trade id, so sequence_number must be null, not {sequence_number}"
+        return None
+    if _is_int(sequence_number) and int(match[1]) != sequence_number:
+        return f"exchange trade id {match[1]} differs from sequence_number {sequence_number}"
     return None
 
 
 def _symbol(value: Any, exchange: Any) -> str | None:
     if not isinstance(value, str):
         return f"must be a string, got {type(value).__name__}"
-    if not SYMBOL_PATTERN.match(value):
+    if not SYMBOL_PATTERN.fullmatch(value):
         return f"must be upper case letters and digits with no separator, like BTCUSDT, got {value!r}"
     if exchange == Exchange.KRAKEN:
         for alias, name in ASSET_ALIASES.items():
@@ -165,20 +175,26 @@ def _positive_decimal(value: Any) -> str | None:
     if isinstance(value, float):
         return "must be an exact decimal (Decimal or decimal text), never a float"
     if isinstance(value, str):
-        try:
-            value = Decimal(value)
-        except InvalidOperation:
-            return f"must be decimal text such as '86414.17', got {value!r}"
+        if not DECIMAL_TEXT.fullmatch(value):
+            return f"must be plain decimal text such as '86414.17' or '4.6e-05', got {value!r}"
+        value = Decimal(value)
     if not isinstance(value, Decimal):
         return f"must be a decimal, got {type(value).__name__}"
     if not value.is_finite():
         return f"must be a finite number, got {value}"
     if value <= 0:
         return f"must be greater than zero, got {value}"
+    if value.adjusted() >= MAX_INTEGER_DIGITS:
+        return (
+            f"{value:.6e} has more than {MAX_INTEGER_DIGITS} digits before the point (lake: decimal(38,18))"
+        )
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_SCALE:
+        return f"{value} has more than {MAX_SCALE} decimal places (the lake's decimal(38,18))"
     return None
 
 
-def _vendor_data(value: Any, exchange: Any) -> str | None:
+def _vendor_data(value: Any, exchange: Any, symbol: Any, side: Any) -> str | None:
     if not isinstance(value, Mapping):
         return f"must be a map of strings, got {type(value).__name__}"
     not_strings = sorted(str(k) for k, v in value.items() if not isinstance(k, str) or not isinstance(v, str))
@@ -190,12 +206,23 @@ def _vendor_data(value: Any, exchange: Any) -> str | None:
     missing = sorted(required - value.keys())
     if missing:
         return f"{exchange} trades need {', '.join(missing)}"
+    if isinstance(symbol, str) and value["base_asset"] + value["quote_asset"] != symbol:
+        pair = value["base_asset"] + value["quote_asset"]
+        return f"base_asset + quote_asset is {pair}, not the symbol {symbol}"
+    if exchange == Exchange.BINANCE:
+        maker = value["is_buyer_maker"]
+        if maker not in ("true", "false"):
+            return f"is_buyer_maker must be 'true' or 'false', got {maker!r}"
+        taker = Side.SELL if maker == "true" else Side.BUY
+        if side in (Side.BUY, Side.SELL) and side != taker:
+            did = "sold" if maker == "true" else "bought"
+            return f"is_buyer_maker={maker} means the taker {did}, but side is {side}"
     return None
 
 
 def _sequence_number(value: Any) -> str | None:
     if value is None:
         return None
-    if not _is_int(value) or value < 0:
-        return f"must be null or a non-negative integer, got {value!r}"
+    if not _is_int(value) or not 0 <= value <= MAX_LONG:
+        return f"must be null or an integer from 0 to 2^63-1, got {value!r}"
     return None

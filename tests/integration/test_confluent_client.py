@@ -24,7 +24,8 @@ def confluent(registry) -> SchemaRegistryClient:
 def test_client_register_fetch_and_compatibility(confluent: SchemaRegistryClient) -> None:
     schema = Schema(trade_v2_schema_text(), "AVRO")
     schema_id = confluent.register_schema(SUBJECT, schema)
-    assert confluent.register_schema(SUBJECT, schema) == schema_id
+    fresh = SchemaRegistryClient({"url": confluent.config()["url"]})  # no client-side cache: asks the server
+    assert fresh.register_schema(SUBJECT, schema) == schema_id
     assert confluent.get_schema(schema_id).schema_str == trade_v2_schema_text()
     latest = confluent.get_latest_version(SUBJECT)
     assert (latest.schema_id, latest.version, latest.subject) == (schema_id, 1, SUBJECT)

@@ -160,3 +160,49 @@ def test_port_in_use_is_one_clear_sentence(registry, tmp_path) -> None:
         f"Error: port {registry.port} on 127.0.0.1 is already in use by another process; "
         "stop it or choose another port with the setting registry.port (K2_REGISTRY_PORT or --port)"
     )
+
+
+def test_same_avro_schema_in_another_spelling_is_the_same_id(http: httpx.Client) -> None:
+    document = json.loads(trade_v2_schema_text())
+    first = register(http, "v", trade_v2_schema_text()).json()["id"]
+    reordered = json.dumps(dict(reversed(list(document.items()))))
+    assert register(http, "v", reordered).json()["id"] == first
+    assert (
+        register(http, "p", '"string"').json()["id"] == register(http, "p", '{"type": "string"}').json()["id"]
+    )
+    assert http.get("/subjects/v/versions").json() == [1]
+    assert http.get("/subjects/p/versions").json() == [1]
+
+
+def test_empty_or_misnamed_config_never_switches_compatibility_off(http: httpx.Client) -> None:
+    assert error_of(http.put("/config", json={})) == (422, 42203)
+    assert error_of(http.put("/config/x", json={"compatibilityLevel": "FULL"})) == (422, 42203)
+    assert http.get("/config").json() == {"compatibilityLevel": "BACKWARD"}
+
+
+def test_bad_input_gets_a_confluent_error_not_a_500(http: httpx.Client) -> None:
+    register(http, "s", record())
+    null_aliases = json.dumps(
+        {
+            "type": "record",
+            "name": "Probe",
+            "namespace": "k2.test",
+            "aliases": None,
+            "fields": [{"name": "id", "type": "long"}],
+        }
+    )
+    assert error_of(register(http, "s", null_aliases)) == (422, 42201)
+    assert error_of(http.get("/schemas/ids/99999999999999999999")) == (404, 40403)
+    nested = http.post("/subjects/s/versions", content=b"[" * 200_000 + b"]" * 200_000)
+    assert nested.status_code in (400, 413)
+    assert error_of(http.get("/subjects/s/versions/1_0")) == (422, 42202)
+
+
+def test_subjects_may_contain_a_slash(registry) -> None:
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+    client = SchemaRegistryClient({"url": registry.url})
+    schema_id = client.register_schema("team/trades-value", Schema(record(), "AVRO"))
+    assert client.get_subjects() == ["team/trades-value"]
+    assert client.get_latest_version("team/trades-value").schema_id == schema_id
+    assert client.get_versions("team/trades-value") == [1]

@@ -33,7 +33,7 @@ def test_every_violation_is_reported_not_just_the_first() -> None:
     found = reasons(
         as_avro(message_id="nope", symbol="btc/usdt", price="-1", side="HOLD", asset_class="stocks")
     )
-    assert set(found) == {"message_id", "symbol", "price", "side", "asset_class"}
+    assert set(found) == {"message_id", "symbol", "price", "side", "asset_class", "vendor_data"}
 
 
 @pytest.mark.parametrize(
@@ -51,14 +51,23 @@ def test_every_violation_is_reported_not_just_the_first() -> None:
         ({"timestamp": 1795276800156000000}, "timestamp", "nanoseconds"),
         ({"timestamp": "1795276800156000"}, "timestamp", "integer"),
         ({"price": "0"}, "price", "greater than zero"),
-        ({"price": "NaN"}, "price", "finite"),
+        ({"price": "NaN"}, "price", "plain decimal text"),
+        ({"price": Decimal("NaN")}, "price", "finite"),
+        ({"price": "86_414.17"}, "price", "plain decimal text"),
+        ({"price": " 86414.17"}, "price", "plain decimal text"),
+        ({"price": "1E+999999"}, "price", "more than 20 digits before the point"),
+        ({"quantity": "0.0000000000000000001"}, "quantity", "more than 18 decimal places"),
+        ({"trade_id": "BINANCE-5429871000\n"}, "trade_id", "BINANCE-{t}"),
+        ({"trade_id": "BINANCE-\u0665\u0664"}, "trade_id", "BINANCE-{t}"),
+        ({"symbol": "BTCUSDT\n"}, "symbol", "upper case"),
+        ({"sequence_number": 2**63}, "sequence_number", "2^63-1"),
         ({"price": "abc"}, "price", "decimal text"),
         ({"price": 86414.17}, "price", "never a float"),
         ({"quantity": "-0.5"}, "quantity", "greater than zero"),
         ({"side": "buy"}, "side", "BUY or SELL"),
         ({"vendor_data": {"base_asset": "BTC"}}, "vendor_data", "event_type"),
         ({"vendor_data": {"base_asset": 1}}, "vendor_data", "strings"),
-        ({"sequence_number": -1}, "sequence_number", "non-negative"),
+        ({"sequence_number": -1}, "sequence_number", "0 to 2^63-1"),
         ({"sequence_number": 1}, "trade_id", "differs from sequence_number"),
         ({"ingestion_timestamp": 12}, "ingestion_timestamp", "before 2009"),
         ({"extra": 1}, "extra", "not a v2 field"),
@@ -84,6 +93,21 @@ def test_kraken_rules() -> None:
     assert validate({**kraken, "trade_id": "KRAKEN-1795276801123456-9f8e7d6c", "sequence_number": None}) == []
     assert "XBT must be written BTC" in reasons({**kraken, "symbol": "XBTUSD"})["symbol"]
     assert "order_type" in reasons({**kraken, "vendor_data": {"pair": "BTC/USD"}})["vendor_data"]
+
+
+def test_cross_field_rules_of_the_design() -> None:
+    binance = a_trade(Exchange.BINANCE).to_avro()
+    maker = binance["vendor_data"]["is_buyer_maker"]
+    flipped = {"BUY": "SELL", "SELL": "BUY"}[binance["side"]]
+    assert "means the taker" in reasons({**binance, "side": flipped})["vendor_data"]
+    odd_flag = {**binance["vendor_data"], "is_buyer_maker": "yes"}
+    assert "'true' or 'false'" in reasons({**binance, "vendor_data": odd_flag})["vendor_data"]
+    assert maker in ("true", "false")
+    assert "not the symbol ETHUSDT" in reasons({**binance, "symbol": "ETHUSDT"})["vendor_data"]
+    kraken = a_trade(Exchange.KRAKEN).to_avro()
+    assert "differs from sequence_number" in reasons({**kraken, "sequence_number": 999})["trade_id"]
+    v1 = {**kraken, "trade_id": "KRAKEN-1795276801123456-9f8e7d6c", "sequence_number": 7}
+    assert "must be null" in reasons(v1)["trade_id"]
 
 
 def test_trade_time_far_after_ingestion_is_a_clock_or_unit_problem() -> None:

@@ -122,11 +122,11 @@ def test_garbage_body(codec) -> None:
     assert caught.value.kind is WireErrorKind.BAD_BODY
 
 
-positive_decimals = st.decimals(
-    min_value=Decimal("0.000000000000000001"),
-    max_value=Decimal("1e15"),
-    allow_nan=False,
-    allow_infinity=False,
+# Every positive decimal the lake's decimal(38, 18) holds: up to 20 integer digits, up to 18 places.
+positive_decimals = st.builds(
+    lambda digits, places: Decimal(digits).scaleb(-places),
+    st.integers(min_value=1, max_value=10**20 - 1),
+    st.integers(min_value=0, max_value=18),
 )
 exchanges = st.sampled_from(list(Exchange))
 trades = st.builds(
@@ -140,11 +140,12 @@ trades = st.builds(
         price=price,
         quantity=quantity,
         side=side,
-        vendor_data={
+        vendor_data=extra
+        | {
             Exchange.BINANCE: {
                 "base_asset": "BTC",
                 "quote_asset": "USDT",
-                "is_buyer_maker": "true",
+                "is_buyer_maker": "true" if side is Side.SELL else "false",
                 "event_type": "trade",
             },
             Exchange.KRAKEN: {
@@ -153,8 +154,7 @@ trades = st.builds(
                 "quote_asset": "USD",
                 "order_type": "market",
             },
-        }[exchange]
-        | extra,
+        }[exchange],
         sequence_number=seq,
         ingestion_timestamp=t + lag,
     ),

@@ -59,7 +59,7 @@ def create_app(registry: SchemaRegistry, *, max_body_bytes: int) -> Starlette:
             chunks.append(chunk)
         try:
             return json.loads(b"".join(chunks) or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
             raise RegistryError(400, 400, f"request body is not JSON: {error}") from error
 
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -82,11 +82,11 @@ def create_app(registry: SchemaRegistry, *, max_body_bytes: int) -> Starlette:
         return registry.subjects(deleted=flag(request, "deleted"))
 
     async def register(request: Request) -> Any:
-        candidate = parse_candidate(await read_json(request), normalize=flag(request, "normalize"))
+        candidate = parse_candidate(await read_json(request))
         return {"id": registry.register(request.path_params["subject"], candidate)}
 
     async def lookup(request: Request) -> Any:
-        candidate = parse_candidate(await read_json(request), normalize=flag(request, "normalize"))
+        candidate = parse_candidate(await read_json(request))
         return registry.lookup(request.path_params["subject"], candidate, deleted=flag(request, "deleted"))
 
     async def delete_subject(request: Request) -> Any:
@@ -131,7 +131,7 @@ def create_app(registry: SchemaRegistry, *, max_body_bytes: int) -> Starlette:
 
     async def compatibility(request: Request) -> Any:
         p = request.path_params
-        candidate = parse_candidate(await read_json(request), normalize=flag(request, "normalize"))
+        candidate = parse_candidate(await read_json(request))
         problems = registry.check_compatibility(p["subject"], candidate, p.get("version"))
         result: dict[str, Any] = {"is_compatible": not problems}
         if flag(request, "verbose"):
@@ -159,32 +159,34 @@ def create_app(registry: SchemaRegistry, *, max_body_bytes: int) -> Starlette:
     async def get_mode(request: Request) -> Any:
         return {"mode": "READWRITE"}
 
-    subject = "/subjects/{subject:str}"
+    # Subjects may contain "/" (sent as %2F, decoded before routing), so they match as paths and
+    # the most specific routes come first.
+    subject = "/subjects/{subject:path}"
     version = subject + "/versions/{version:str}"
     schema_id = "/schemas/ids/{id:int}"
     routes = [
         Route("/", endpoint(root), methods=["GET"]),
         Route("/subjects", endpoint(list_subjects), methods=["GET"]),
-        Route(subject, endpoint(lookup), methods=["POST"]),
-        Route(subject, endpoint(delete_subject), methods=["DELETE"]),
-        Route(subject + "/versions", endpoint(list_versions), methods=["GET"]),
-        Route(subject + "/versions", endpoint(register), methods=["POST"]),
-        Route(version, endpoint(get_version), methods=["GET"]),
-        Route(version, endpoint(delete_version), methods=["DELETE"]),
         Route(version + "/schema", endpoint(get_version_schema), methods=["GET"]),
         Route(version + "/referencedby", endpoint(referenced_by), methods=["GET"]),
-        Route(schema_id, endpoint(schema_by_id), methods=["GET"]),
+        Route(version, endpoint(get_version), methods=["GET"]),
+        Route(version, endpoint(delete_version), methods=["DELETE"]),
+        Route(subject + "/versions", endpoint(list_versions), methods=["GET"]),
+        Route(subject + "/versions", endpoint(register), methods=["POST"]),
+        Route(subject, endpoint(lookup), methods=["POST"]),
+        Route(subject, endpoint(delete_subject), methods=["DELETE"]),
         Route(schema_id + "/schema", endpoint(schema_text_by_id), methods=["GET"]),
         Route(schema_id + "/subjects", endpoint(schema_subjects), methods=["GET"]),
         Route(schema_id + "/versions", endpoint(schema_versions), methods=["GET"]),
+        Route(schema_id, endpoint(schema_by_id), methods=["GET"]),
         Route("/schemas/types", endpoint(schema_types), methods=["GET"]),
         Route("/compatibility" + version, endpoint(compatibility), methods=["POST"]),
         Route("/compatibility" + subject + "/versions", endpoint(compatibility), methods=["POST"]),
         Route("/config", endpoint(get_global_config), methods=["GET"]),
         Route("/config", endpoint(put_config), methods=["PUT"]),
-        Route("/config/{subject:str}", endpoint(get_subject_config), methods=["GET"]),
-        Route("/config/{subject:str}", endpoint(put_config), methods=["PUT"]),
-        Route("/config/{subject:str}", endpoint(delete_subject_config), methods=["DELETE"]),
+        Route("/config/{subject:path}", endpoint(get_subject_config), methods=["GET"]),
+        Route("/config/{subject:path}", endpoint(put_config), methods=["PUT"]),
+        Route("/config/{subject:path}", endpoint(delete_subject_config), methods=["DELETE"]),
         Route("/mode", endpoint(get_mode), methods=["GET"]),
     ]
 

@@ -8,6 +8,7 @@ RegistryUnavailableError (transient: retry later, do not dead-letter).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -45,7 +46,7 @@ class RegistryClient:
 
     def register(self, subject: str, schema_text: str) -> int:
         body = {"schema": schema_text, "schemaType": "AVRO"}
-        return int(self._request("POST", f"/subjects/{subject}/versions", json=body)["id"])
+        return int(self._request("POST", f"/subjects/{quote(subject, safe='')}/versions", json=body)["id"])
 
     def schema_text_by_id(self, schema_id: int) -> str:
         try:

@@ -48,20 +48,30 @@ class CandidateSchema:
     text: str
     parsed: Any
     canonical: str
-    normalize: bool
 
     def matches(self, entry: SubjectVersion) -> bool:
-        return entry.schema_type == self.schema_type and (
-            canonical_form(json.loads(entry.text), self.normalize) == self.canonical
+        return (
+            entry.schema_type == self.schema_type and canonical_form(json.loads(entry.text)) == self.canonical
         )
 
 
-def canonical_form(document: Any, normalize: bool) -> str:
-    """Whitespace never matters; with ``normalize`` key order inside each JSON object does not either."""
-    return json.dumps(document, separators=(",", ":"), sort_keys=normalize)
+def canonical_form(document: Any) -> str:
+    """One text per Avro schema: whitespace, attribute order and ``{"type": "int"}`` vs ``"int"`` do
+    not make a different schema (field and symbol order do, and are kept)."""
+    return json.dumps(_expand_primitives(document), separators=(",", ":"), sort_keys=True)
 
 
-def parse_candidate(body: Any, *, normalize: bool = False) -> CandidateSchema:
+def _expand_primitives(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_expand_primitives(item) for item in node]
+    if isinstance(node, dict):
+        if set(node) == {"type"} and isinstance(node["type"], str):
+            return node["type"]
+        return {key: _expand_primitives(value) for key, value in node.items()}
+    return node
+
+
+def parse_candidate(body: Any) -> CandidateSchema:
     if not isinstance(body, dict):
         raise RegistryError(422, 42201, "Invalid schema: the request body must be a JSON object")
     text = body.get("schema")
@@ -74,18 +84,34 @@ def parse_candidate(body: Any, *, normalize: bool = False) -> CandidateSchema:
         raise invalid_schema("schema references are not supported; inline the referenced types")
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise invalid_schema(f"not JSON: {error}") from error
     try:
         parse(document)
+        _check_aliases(document)
     except Exception as error:  # fastavro reports invalid schemas with several exception types
         raise invalid_schema(f"{type(error).__name__}: {error}") from error
-    return CandidateSchema(schema_type, text, document, canonical_form(document, normalize), normalize)
+    return CandidateSchema(schema_type, text, document, canonical_form(document))
+
+
+def _check_aliases(node: Any) -> None:
+    """fastavro lets ``"aliases": null`` through; Avro requires a list of names."""
+    if isinstance(node, list):
+        for item in node:
+            _check_aliases(item)
+    elif isinstance(node, dict):
+        aliases = node.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise ValueError(f"aliases of {node.get('name', 'a field')} must be a list of names")
+        for value in node.values():
+            _check_aliases(value)
 
 
 def parse_level(value: Any) -> CompatibilityLevel:
     try:
-        return CompatibilityLevel(str(value).upper())
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return CompatibilityLevel(value.upper())
     except ValueError:
         raise RegistryError(
             422,
@@ -99,10 +125,7 @@ def parse_version(text: str) -> int | None:
     """A version number, or None for ``latest`` (and ``-1``, its alias)."""
     if text in ("latest", "-1"):
         return None
-    try:
-        version = int(text)
-    except ValueError:
-        version = 0
+    version = int(text) if text.isascii() and text.isdigit() else 0
     if not 1 <= version <= MAX_VERSION:
         raise RegistryError(
             422,
@@ -228,7 +251,7 @@ class SchemaRegistry:
             return entry.version
 
     def schema(self, schema_id: int) -> tuple[str, str]:
-        found = self.store.schema_by_id(schema_id)
+        found = self.store.schema_by_id(schema_id) if 0 < schema_id <= MAX_VERSION else None
         if found is None:
             raise schema_not_found(f"Schema {schema_id} not found")
         return found
