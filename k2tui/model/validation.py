@@ -206,8 +206,8 @@ def _vendor_data(value: Any, exchange: Any, symbol: Any, side: Any) -> str | Non
     missing = sorted(required - value.keys())
     if missing:
         return f"{exchange} trades need {', '.join(missing)}"
-    if isinstance(symbol, str) and value["base_asset"] + value["quote_asset"] != symbol:
-        pair = value["base_asset"] + value["quote_asset"]
+    pair = value["base_asset"] + value["quote_asset"]
+    if isinstance(symbol, str) and pair != symbol:
         return f"base_asset + quote_asset is {pair}, not the symbol {symbol}"
     if exchange == Exchange.BINANCE:
         maker = value["is_buyer_maker"]

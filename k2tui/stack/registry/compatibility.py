@@ -102,7 +102,7 @@ class _Resolver:
             writer_fields = {f["name"]: f for f in writer["fields"]}
             problems: list[str] = []
             for index, field in enumerate(reader["fields"]):
-                names = [field["name"], *(field.get("aliases") or [])]
+                names = [field["name"], *field.get("aliases", [])]
                 match = next((writer_fields[n] for n in names if n in writer_fields), None)
                 if match is not None:
                     problems += self.check(field["type"], match["type"], f"{path}/fields/{index}")
@@ -137,7 +137,7 @@ def _short(name: str) -> str:
 
 
 def _names_match(reader: dict[str, Any], writer: dict[str, Any]) -> bool:
-    accepted = {_short(reader["name"]), *(_short(a) for a in reader.get("aliases") or [])}
+    accepted = {_short(reader["name"]), *(_short(a) for a in reader.get("aliases", []))}
     return _short(writer["name"]) in accepted
 
 

@@ -49,11 +49,6 @@ class CandidateSchema:
     parsed: Any
     canonical: str
 
-    def matches(self, entry: SubjectVersion) -> bool:
-        return (
-            entry.schema_type == self.schema_type and canonical_form(json.loads(entry.text)) == self.canonical
-        )
-
 
 def canonical_form(document: Any) -> str:
     """One text per Avro schema: whitespace, attribute order and ``{"type": "int"}`` vs ``"int"`` do
@@ -159,9 +154,9 @@ class SchemaRegistry:
     def register(self, subject: str, candidate: CandidateSchema) -> int:
         with self.store.transaction():
             live = self.store.versions(subject)
-            for entry in live:
-                if candidate.matches(entry):
-                    return entry.schema_id
+            known_id = self.store.find_schema_id(candidate.schema_type, candidate.canonical)
+            if known_id is not None and any(e.schema_id == known_id for e in live):
+                return known_id
             problems = incompatibilities(
                 self.level_for(subject), candidate.parsed, [json.loads(e.text) for e in live]
             )
@@ -178,8 +173,9 @@ class SchemaRegistry:
 
     def lookup(self, subject: str, candidate: CandidateSchema, *, deleted: bool) -> dict[str, Any]:
         entries = self._existing(subject, include_deleted=deleted)
+        known_id = self.store.find_schema_id(candidate.schema_type, candidate.canonical)
         for entry in reversed(entries):
-            if candidate.matches(entry):
+            if entry.schema_id == known_id:
                 return version_view(entry)
         raise schema_not_found()
 
