@@ -35,6 +35,8 @@ class Between:
 
 
 Port = Annotated[int, Between(1, 65535)]
+# Ports the stack listens on stay below the kernel's ephemeral range, so no client socket can take them.
+ClientPort = Annotated[int, Between(1024, 32767)]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -56,12 +58,43 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class StackSettings:
+    kafka_port: ClientPort = field(
+        default=19092, metadata=_help("Kafka bootstrap port clients use (the stack's proxy before the broker)")
+    )
+    s3_port: ClientPort = field(
+        default=19000, metadata=_help("S3 port of the lake's object store clients use (through the proxy)")
+    )
+    prometheus_port: ClientPort = field(default=19090, metadata=_help("port of Prometheus"))
+    proxy_control_port: ClientPort = field(
+        default=19080, metadata=_help("control port of the proxy that injects network partitions")
+    )
+    internal_port_base: Annotated[int, Between(1024, 22700)] = field(
+        default=19100,
+        metadata=_help(
+            "first of 42 ports the services use behind the proxy (broker, registry, two object stores)"
+        ),
+    )
+    s3_access_key: str = field(default="k2admin", metadata=_help("access key of both object stores"))
+    s3_secret_key: str = field(default="k2-local-secret", metadata=_help("secret key of both object stores"))
+    warehouse_bucket: str = field(default="warehouse", metadata=_help("bucket holding the Iceberg warehouse"))
+    catalog_uri: str = field(
+        default="",
+        metadata=_help("Iceberg SQL catalog URI; empty means a SQLite file under home, else postgresql://..."),
+    )
+    ready_timeout: Annotated[float, Between(1, 600)] = field(
+        default=30.0, metadata=_help("seconds `up` waits for a service to become ready")
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(
         default_factory=default_home, metadata=_help("state directory: ports, pids, logs and data")
     )
     log_level: LogLevel = field(default="INFO", metadata=_help("log level of k2tui's own processes"))
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    stack: StackSettings = field(default_factory=StackSettings)
 
 
 class SettingsError(ValueError):

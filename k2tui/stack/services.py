@@ -1,0 +1,249 @@
+"""The services of the local stack, each a command, a readiness probe and the ports it claims.
+
+The supervisor knows nothing about Kafka or S3: later pipeline processes (API, consumer, producers)
+join the stack by adding a ServiceSpec here.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from k2tui.stack import binaries
+from k2tui.stack.layout import (
+    BROKER_BUCKET,
+    BROKER_STORE_OFFSET,
+    HOST,
+    LAKE_STORE_OFFSET,
+    REGION,
+    PortClaim,
+    StackLayout,
+)
+from k2tui.stack.probes import Probe, http_ok, kafka_metadata, s3_bucket, sql_catalog
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    role: str
+    command: list[str] | None
+    """None for a resource with no process of its own (the SQLite catalog): it is only probed."""
+    probe: Probe
+    address: str
+    ports: list[PortClaim] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    after: tuple[str, ...] = ()
+    """Services that must be ready before this one starts."""
+    proxy_route: str | None = None
+    """The proxy route clients use to reach it, which a partition fault acts on."""
+    metrics_target: str | None = None
+    """host:port of a Prometheus /metrics endpoint it serves."""
+    unavailable: str | None = None
+    """Why it cannot run here (not installed), with how to fix that; the rest of the stack runs."""
+    config_files: dict[Path, str] = field(default_factory=dict)
+    """Files written before each start (generated configuration)."""
+
+
+def _weed(
+    layout: StackLayout,
+    name: str,
+    offset: int,
+    bucket: str,
+    role: str,
+    *,
+    client_endpoint: str | None = None,
+    after: tuple[str, ...] = (),
+    proxy_route: str | None = None,
+) -> ServiceSpec:
+    """An object store; probed at `client_endpoint` when clients reach it through the proxy."""
+    stack = layout.settings.stack
+    ports = layout.weed_ports(offset)
+    data = layout.data_dir / name
+    command = [
+        binaries.weed(),
+        "mini",
+        f"-dir={data}",
+        f"-ip={HOST}",
+        f"-ip.bind={HOST}",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        f"-bucket={bucket}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        f"-filer.localSocket={layout.run_dir / (name + '-filer.sock')}",
+        f"-s3.localSocket={layout.run_dir / (name + '-s3.sock')}",
+        *(f"-{flag}={port}" for flag, port in ports.items()),
+    ]
+    endpoint = f"http://{HOST}:{ports['s3.port']}"
+    return ServiceSpec(
+        name=name,
+        role=role,
+        command=command,
+        probe=s3_bucket(
+            client_endpoint or endpoint, stack.s3_access_key, stack.s3_secret_key, REGION, bucket
+        ),
+        address=(client_endpoint or endpoint).removeprefix("http://"),
+        ports=layout.weed_claims(offset),
+        env={"AWS_ACCESS_KEY_ID": stack.s3_access_key, "AWS_SECRET_ACCESS_KEY": stack.s3_secret_key},
+        metrics_target=f"{HOST}:{ports['metricsPort']}",
+        after=after,
+        proxy_route=proxy_route,
+    )
+
+
+def catalog_properties(layout: StackLayout) -> dict[str, str]:
+    """The pyiceberg SQL catalog configuration; ``k2tui env`` exports the same as PYICEBERG_ variables."""
+    e = layout.endpoints
+    return {
+        "uri": e.catalog_uri,
+        "warehouse": e.warehouse,
+        "s3.endpoint": e.s3_endpoint,
+        "s3.access-key-id": e.s3_access_key,
+        "s3.secret-access-key": e.s3_secret_key,
+        "s3.region": e.s3_region,
+    }
+
+
+def prometheus_config(specs: list[ServiceSpec]) -> str:
+    """A scrape config reading every metrics endpoint of the stack once a second."""
+    targets = [(s.name, s.metrics_target) for s in specs if s.metrics_target]
+    jobs = "".join(
+        f"  - job_name: {name}\n    static_configs:\n      - targets: ['{target}']\n"
+        for name, target in targets
+    )
+    return f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+
+
+def local_services(layout: StackLayout) -> list[ServiceSpec]:
+    """Every service of the local stack, in start order."""
+    settings = layout.settings
+    stack = settings.stack
+    endpoints = layout.endpoints
+    python = [sys.executable, "-m"]
+    registry_internal = layout.registry_port
+    broker_store = _weed(
+        layout, "broker-store", BROKER_STORE_OFFSET, BROKER_BUCKET, "object store holding the broker's log"
+    )
+    lake_store = _weed(
+        layout,
+        "object-store",
+        LAKE_STORE_OFFSET,
+        stack.warehouse_bucket,
+        "S3 object store holding the Iceberg warehouse",
+        client_endpoint=endpoints.s3_endpoint,
+        after=("proxy",),
+        proxy_route="object-store",
+    )
+    routes = {
+        "broker": (stack.kafka_port, layout.broker_port, "stack.kafka_port (K2_STACK_KAFKA_PORT)"),
+        "registry": (settings.registry.port, registry_internal, "registry.port (K2_REGISTRY_PORT)"),
+        "object-store": (stack.s3_port, layout.lake_s3_port, "stack.s3_port (K2_STACK_S3_PORT)"),
+    }
+    proxy = ServiceSpec(
+        name="proxy",
+        role="TCP proxy between clients and services; injects partitions",
+        command=[
+            *python,
+            "k2tui.stack.proxy",
+            "--control-port",
+            str(stack.proxy_control_port),
+            *(f"--route={name}={listen}:{target}" for name, (listen, target, _) in routes.items()),
+        ],
+        probe=http_ok(f"http://{HOST}:{stack.proxy_control_port}/routes"),
+        address=f"{HOST}:{stack.proxy_control_port}",
+        ports=[
+            PortClaim(stack.proxy_control_port, "stack.proxy_control_port (K2_STACK_PROXY_CONTROL_PORT)"),
+            *(PortClaim(listen, setting) for listen, _, setting in routes.values()),
+        ],
+    )
+    internal = "stack.internal_port_base (K2_STACK_INTERNAL_PORT_BASE)"
+    broker = ServiceSpec(
+        name="broker",
+        role="Kafka-protocol broker (tansu), log kept in its own object store",
+        command=[
+            binaries.tansu(),
+            "broker",
+            f"--listener-url=tcp://{HOST}:{layout.broker_port}",
+            f"--advertised-listener-url=tcp://{endpoints.kafka_bootstrap}",
+            f"--storage-engine=s3://{BROKER_BUCKET}/",
+        ],
+        probe=kafka_metadata(endpoints.kafka_bootstrap),
+        address=endpoints.kafka_bootstrap,
+        ports=[PortClaim(layout.broker_port, internal)],
+        env={
+            "AWS_ACCESS_KEY_ID": stack.s3_access_key,
+            "AWS_SECRET_ACCESS_KEY": stack.s3_secret_key,
+            "AWS_ENDPOINT": f"http://{broker_store.address}",
+            "AWS_REGION": REGION,
+            "AWS_ALLOW_HTTP": "true",
+        },
+        after=("broker-store", "proxy"),
+        proxy_route="broker",
+    )
+    registry = ServiceSpec(
+        name="registry",
+        role="Confluent-compatible Schema Registry",
+        command=[
+            *python,
+            "k2tui",
+            "registry",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(registry_internal),
+            "--data-dir",
+            str(layout.data_dir / "registry"),
+        ],
+        probe=http_ok(f"{endpoints.registry_url}/subjects"),
+        address=endpoints.registry_url.removeprefix("http://"),
+        ports=[PortClaim(registry_internal, internal)],
+        after=("proxy",),
+        proxy_route="registry",
+    )
+    catalog = ServiceSpec(
+        name="catalog",
+        role="Iceberg SQL catalog",
+        command=None,
+        probe=sql_catalog(endpoints.catalog_name, catalog_properties(layout)),
+        address=_catalog_address(endpoints.catalog_uri),
+        after=("object-store",),
+    )
+    specs = [proxy, broker_store, lake_store, registry, broker, catalog]
+    specs.append(_prometheus(layout, specs))
+    return specs
+
+
+def _catalog_address(uri: str) -> str:
+    """Where the catalog lives, without any password in a PostgreSQL URI."""
+    if uri.startswith("sqlite:///"):
+        return uri.removeprefix("sqlite:///")
+    scheme, _, rest = uri.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+def _prometheus(layout: StackLayout, specs: list[ServiceSpec]) -> ServiceSpec:
+    port = layout.settings.stack.prometheus_port
+    program = binaries.prometheus()
+    config_file = layout.home / "stack" / "prometheus.yml"
+    return ServiceSpec(
+        name="prometheus",
+        role="Prometheus scraping every metrics endpoint each second",
+        command=None
+        if program is None
+        else [
+            program,
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={layout.data_dir / 'prometheus'}",
+            f"--web.listen-address={HOST}:{port}",
+            "--web.enable-lifecycle",
+        ],
+        probe=http_ok(f"http://{HOST}:{port}/-/ready"),
+        address=f"{HOST}:{port}",
+        ports=[PortClaim(port, "stack.prometheus_port (K2_STACK_PROMETHEUS_PORT)")],
+        unavailable=None
+        if program is not None
+        else f"prometheus is not installed; install it with: {binaries.PROMETHEUS_INSTALL_HINT}",
+        config_files={config_file: prometheus_config(specs)},
+    )
