@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import platform
-from dataclasses import dataclass
+import shlex
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ from rich.table import Table
 
 from k2tui import __version__
 from k2tui.config import Resolution, SettingsError, parse_assignment, resolve_settings
+from k2tui.stack.binaries import MissingBinaryError
 from k2tui.stack.registry.server import PortInUseError
+from k2tui.stack.supervisor import FaultAction, LocalStack, PartitionMode, ServiceState, StackError
 
 console = Console()
 
@@ -25,7 +29,7 @@ class FriendlyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (SettingsError, PortInUseError) as error:
+        except (SettingsError, PortInUseError, StackError, MissingBinaryError) as error:
             raise click.ClickException(str(error)) from error
 
 
@@ -128,6 +132,199 @@ def registry_serve(state: CliState, host: str | None, port: int | None, data_dir
         max_body_bytes=settings.registry.max_body_bytes,
         log_level=settings.log_level,
     )
+
+
+def _stack(state: CliState) -> LocalStack:
+    return LocalStack(state.resolve().settings)
+
+
+def _print_progress(service: str, message: str) -> None:
+    console.print(f"  [bold]{service}[/]: {message}")
+
+
+@cli.command()
+@click.pass_obj
+def up(state: CliState) -> None:
+    """Start the local stack (what already runs is left alone) and wait until every service is ready."""
+    from k2tui.lake.catalog import ensure_trades_table, open_catalog
+
+    stack = _stack(state)
+    console.print(f"Starting the local stack in {stack.layout.home}")
+    report = stack.up(_print_progress)
+    _, created = ensure_trades_table(open_catalog(stack.layout))
+    if created:
+        console.print("  [bold]catalog[/]: created market_data.trades_v2")
+    console.print(f"Ready in {report.total_s:.1f} s.")
+    _render_status(stack)
+
+
+@cli.command()
+@click.option("--purge", is_flag=True, help="Also delete the stack's data and logs.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting data.")
+@click.pass_obj
+def down(state: CliState, purge: bool, yes: bool) -> None:
+    """Stop every process this stack started; data is kept unless --purge."""
+    stack = _stack(state)
+    if purge and not yes:
+        click.confirm(f"Delete all data and logs under {stack.layout.home}?", abort=True)
+    stopped = stack.down(purge=purge)
+    console.print(f"Stopped {', '.join(stopped) if stopped else 'nothing (no service was running)'}.")
+    if purge:
+        console.print(f"Deleted the data and logs under {stack.layout.home}.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def status(state: CliState, as_json: bool) -> None:
+    """Show each service's state; exit code 1 when any installed service is not ready."""
+    stack = _stack(state)
+    statuses = stack.status()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "backend": stack.backend,
+                    "home": str(stack.layout.home),
+                    "services": [{**asdict(s), "state": s.state.value} for s in statuses],
+                },
+                indent=2,
+            )
+        )
+    else:
+        _render_status(stack, statuses)
+    if any(s.state not in (ServiceState.READY, ServiceState.UNAVAILABLE) for s in statuses):
+        raise SystemExit(1)
+
+
+_STATE_STYLE = {
+    ServiceState.READY: "green",
+    ServiceState.STARTING: "yellow",
+    ServiceState.PAUSED: "magenta",
+    ServiceState.PARTITIONED: "magenta",
+    ServiceState.STOPPED: "dim",
+    ServiceState.EXITED: "red",
+    ServiceState.UNAVAILABLE: "yellow",
+}
+
+
+def _render_status(stack: LocalStack, statuses: list[Any] | None = None) -> None:
+    table = Table(title=f"k2tui stack ({stack.backend} backend, {stack.layout.home})")
+    for column, justify in (
+        ("service", "left"),
+        ("state", "left"),
+        ("address", "left"),
+        ("pid", "right"),
+        ("uptime", "right"),
+        ("memory", "right"),
+        ("detail", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for s in statuses if statuses is not None else stack.status():
+        table.add_row(
+            s.name,
+            f"[{_STATE_STYLE[s.state]}]{s.state.value}[/]",
+            s.address,
+            "" if s.pid is None else str(s.pid),
+            "" if s.uptime_s is None else _duration(s.uptime_s),
+            "" if s.rss_bytes is None else f"{s.rss_bytes / 2**20:,.0f} MiB",
+            s.detail,
+        )
+    console.print(table)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@cli.command()
+@click.argument("service")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until interrupted.")
+@click.option("-n", "lines", default=50, show_default=True, help="How many of the last lines to print.")
+@click.pass_obj
+def logs(state: CliState, service: str, follow: bool, lines: int) -> None:
+    """Print a service's log."""
+    stack = _stack(state)
+    for line in stack.last_log_lines(service, lines):
+        click.echo(line)
+    if follow:
+        _follow(Path(stack.log_file(service)))
+
+
+def _follow(path: Path) -> None:
+    with path.open("rb") as log:
+        log.seek(0, 2)
+        try:
+            while True:
+                chunk = log.read()
+                if chunk:
+                    click.echo(chunk.decode(errors="replace"), nl=False)
+                else:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            return
+
+
+@cli.command()
+@click.argument("service")
+@click.pass_obj
+def restart(state: CliState, service: str) -> None:
+    """Stop one service and start it again, waiting until it is ready."""
+    stack = _stack(state)
+    stack.restart(service, _print_progress)
+    console.print(f"{service} restarted and ready.")
+
+
+@cli.command()
+@click.argument("service")
+@click.argument("action", type=click.Choice([a.value for a in FaultAction]))
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in PartitionMode]),
+    default=PartitionMode.BLACKHOLE.value,
+    show_default=True,
+    help="How a partition behaves: hang, reset connections, or add latency.",
+)
+@click.option("--delay-ms", default=500, show_default=True, help="Latency added by --mode delay.")
+@click.pass_obj
+def fault(state: CliState, service: str, action: str, mode: str, delay_ms: int) -> None:
+    """Inject or heal a fault: stop, start, kill, pause, resume, partition, heal."""
+    stack = _stack(state)
+    message = stack.fault(
+        service, FaultAction(action), mode=PartitionMode(mode), delay_ms=delay_ms, progress=_print_progress
+    )
+    console.print(message)
+
+
+@cli.command("env")
+@click.pass_obj
+def env_command(state: CliState) -> None:
+    """Print shell exports pointing Kafka, registry, S3 and pyiceberg tools at the stack.
+
+    Use as: eval "$(k2tui env)"
+    """
+    from k2tui.stack.services import catalog_properties
+
+    stack = _stack(state)
+    e = stack.layout.endpoints
+    exports = {
+        "K2_HOME": str(stack.layout.home),
+        "KAFKA_BOOTSTRAP_SERVERS": e.kafka_bootstrap,
+        "SCHEMA_REGISTRY_URL": e.registry_url,
+        "AWS_ENDPOINT_URL_S3": e.s3_endpoint,
+        "AWS_ACCESS_KEY_ID": e.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": e.s3_secret_key,
+        "AWS_REGION": e.s3_region,
+        "PROMETHEUS_URL": e.prometheus_url,
+        f"PYICEBERG_CATALOG__{e.catalog_name.upper()}__TYPE": "sql",
+    }
+    for key, value in catalog_properties(stack.layout).items():
+        name = key.replace(".", "__").replace("-", "_").upper()
+        exports[f"PYICEBERG_CATALOG__{e.catalog_name.upper()}__{name}"] = value
+    for name, value in exports.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
 
 
 @cli.group(cls=FriendlyGroup)

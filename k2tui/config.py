@@ -60,7 +60,7 @@ class RegistrySettings:
 @dataclass(frozen=True)
 class StackSettings:
     kafka_port: ClientPort = field(
-        default=19092, metadata=_help("Kafka bootstrap port clients use (the stack's proxy before the broker)")
+        default=19092, metadata=_help("Kafka bootstrap port clients use (the proxy before the broker)")
     )
     s3_port: ClientPort = field(
         default=19000, metadata=_help("S3 port of the lake's object store clients use (through the proxy)")
@@ -80,7 +80,9 @@ class StackSettings:
     warehouse_bucket: str = field(default="warehouse", metadata=_help("bucket holding the Iceberg warehouse"))
     catalog_uri: str = field(
         default="",
-        metadata=_help("Iceberg SQL catalog URI; empty means a SQLite file under home, else postgresql://..."),
+        metadata=_help(
+            "Iceberg SQL catalog URI; empty means a SQLite file under home, else postgresql://..."
+        ),
     )
     ready_timeout: Annotated[float, Between(1, 600)] = field(
         default=30.0, metadata=_help("seconds `up` waits for a service to become ready")

@@ -140,3 +140,29 @@ class StackLayout:
             catalog_uri=self.catalog_uri,
             prometheus_url=f"http://{HOST}:{stack.prometheus_port}",
         )
+
+
+INTERNAL_BLOCK = BROKER_STORE_OFFSET + len(WEED_PORTS)
+# Offsets 2-9 of the block are unused by the services; a throwaway stack puts its client ports there.
+_THROWAWAY_CLIENT_PORTS = {
+    "stack.kafka_port": 2,
+    "stack.s3_port": 3,
+    "registry.port": 4,
+    "stack.prometheus_port": 5,
+    "stack.proxy_control_port": 6,
+}
+
+
+def throwaway_overrides(home: Path) -> dict[str, tuple[object, str]]:
+    """Settings for a stack of its own in `home` on a free block of ports (tests and benchmarks)."""
+    from k2tui.stack.ports import find_free_block
+
+    admin = WEED_PORTS.index("admin.port") + WEED_ADMIN_GRPC_OFFSET
+    base = find_free_block(INTERNAL_BLOCK, also=(LAKE_STORE_OFFSET + admin, BROKER_STORE_OFFSET + admin))
+    label = "throwaway stack"
+    overrides: dict[str, tuple[object, str]] = {
+        "home": (home, label),
+        "stack.internal_port_base": (base, label),
+    }
+    overrides.update({key: (base + offset, label) for key, offset in _THROWAWAY_CLIENT_PORTS.items()})
+    return overrides

@@ -27,3 +27,13 @@ def find_free_port(low: int = 20000, high: int = EPHEMERAL_START - 1, host: str 
         if port_is_free(port, host):
             return port
     raise RuntimeError(f"no free TCP port between {low} and {high} on {host}")
+
+
+def find_free_block(size: int, *, also: tuple[int, ...] = (), low: int = 20000, high: int = 22700) -> int:
+    """A base port with `size` consecutive free ports after it, and base + each of `also` free too."""
+    bases = list(range(low, high - size, 50))
+    random.shuffle(bases)
+    for base in bases[:200]:
+        if all(port_is_free(base + i) for i in range(size)) and all(port_is_free(base + i) for i in also):
+            return base
+    raise RuntimeError(f"no block of {size} free TCP ports between {low} and {high}")

@@ -150,22 +150,18 @@ def _wait_for_pid(pid_file: Path, timeout: float = 5.0) -> int:
     raise RuntimeError(f"the service keeper did not report a pid in {pid_file} within {timeout:g} s")
 
 
-def terminate(record: ProcessRecord, *, grace: float = 10.0) -> None:
-    """SIGTERM (after SIGCONT, so a paused service can act on it), then SIGKILL after `grace` seconds."""
-    process = record.find()
-    if process is None:
-        return
-    with contextlib.suppress(psutil.NoSuchProcess):
-        process.send_signal(signal.SIGCONT)
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except psutil.TimeoutExpired:
+def terminate(*records: ProcessRecord, grace: float = 10.0) -> None:
+    """SIGTERM all at once (after SIGCONT, so a paused one can act), SIGKILL what is left after `grace`."""
+    processes = [p for p in (r.find() for r in records) if p is not None]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGCONT)
+            process.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-            process.wait(5)
-    except psutil.NoSuchProcess:
-        pass
+    psutil.wait_procs(alive, timeout=5)
 
 
 def service_env(extra: dict[str, str]) -> dict[str, str]:

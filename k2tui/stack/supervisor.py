@@ -260,21 +260,30 @@ class LocalStack:
         return self.layout.run_dir / f"{name}.exit"
 
     def down(self, *, purge: bool = False) -> list[str]:
-        """Stop everything this stack started (newest first); with `purge`, delete its data too."""
+        """Stop everything this stack started, dependents before what they depend on; `purge` deletes data."""
         stopped: list[str] = []
         with locked_state(self.layout.state_file) as state:
-            for name in reversed(list(self.specs)):
-                entry = state.record(name)
-                if entry is None:
-                    continue
-                if entry.process.is_alive():
-                    terminate(entry.process)
-                    stopped.append(name)
-                entry.stopped = True
+            for wave in self._stop_waves():
+                entries = {n: e for n in wave if (e := state.record(n)) is not None}
+                running = [n for n, e in entries.items() if e.process.is_alive()]
+                terminate(*(entries[n].process for n in running))
+                stopped.extend(running)
+                for entry in entries.values():
+                    entry.stopped = True
         if purge:
             for path in (self.layout.data_dir, self.layout.log_dir, self.layout.state_file.parent):
                 shutil.rmtree(path, ignore_errors=True)
         return stopped
+
+    def _stop_waves(self) -> list[list[str]]:
+        """Services in groups that can stop together: nothing still running depends on a group's members."""
+        remaining = list(self.specs)
+        waves = []
+        while remaining:
+            wave = [n for n in remaining if not any(n in self.specs[o].after for o in remaining if o != n)]
+            waves.append(wave or remaining[:])
+            remaining = [n for n in remaining if n not in waves[-1]]
+        return waves
 
     def restart(self, name: str, progress: Progress = _quiet) -> None:
         spec = self._process_spec(name)

@@ -1,0 +1,1 @@
+"""The Iceberg lake: catalog, the trades_v2 table, snapshots and queries."""

@@ -1,0 +1,40 @@
+"""Opening the ``k2`` Iceberg catalog and making sure the trades table exists."""
+
+from __future__ import annotations
+
+import contextlib
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+from pyiceberg.table import Table
+
+from k2tui.lake.table import (
+    NAMESPACE,
+    TABLE_IDENTIFIER,
+    TRADES_V2_PARTITIONING,
+    TRADES_V2_SCHEMA,
+    TRADES_V2_SORT_ORDER,
+)
+from k2tui.stack.layout import StackLayout
+from k2tui.stack.services import catalog_properties
+
+
+def open_catalog(layout: StackLayout) -> SqlCatalog:
+    return SqlCatalog(layout.endpoints.catalog_name, **catalog_properties(layout))
+
+
+def ensure_trades_table(catalog: SqlCatalog) -> tuple[Table, bool]:
+    """The trades table, created with its namespace when missing; True when it was created now."""
+    with contextlib.suppress(NamespaceAlreadyExistsError):
+        catalog.create_namespace(NAMESPACE)
+    try:
+        table = catalog.create_table(
+            TABLE_IDENTIFIER,
+            schema=TRADES_V2_SCHEMA,
+            partition_spec=TRADES_V2_PARTITIONING,
+            sort_order=TRADES_V2_SORT_ORDER,
+            properties={"format-version": "2", "write.parquet.compression-codec": "zstd"},
+        )
+    except TableAlreadyExistsError:
+        return catalog.load_table(TABLE_IDENTIFIER), False
+    return table, True

@@ -1,0 +1,14 @@
+"""A throwaway local stack for tests: its own K2_HOME and a free block of ports."""
+
+from pathlib import Path
+
+from k2tui.config import Settings, resolve_settings, setting_specs
+from k2tui.stack.layout import throwaway_overrides
+
+
+def throwaway_settings(home: Path) -> tuple[Settings, dict[str, str]]:
+    """The settings, and the same as K2_* variables for a `k2tui` subprocess."""
+    overrides = throwaway_overrides(home)
+    settings = resolve_settings(overrides, env={}).settings
+    env_names = {spec.key: spec.env_var for spec in setting_specs()}
+    return settings, {env_names[key]: str(value) for key, (value, _) in overrides.items()}
