@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/k2tui registry serve
+	$(BIN)/k2tui up
 
 lint: setup
 	$(BIN)/ruff check .
@@ -31,6 +31,7 @@ test: lint
 
 bench: setup
 	$(BIN)/k2tui bench serde
+	$(BIN)/k2tui bench stack
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import time
@@ -353,6 +354,16 @@ def bench_serde(records: int, seconds: float, rounds: int) -> None:
         f"serde: {where}, Python {platform.python_version()}, fastavro {fastavro.__version__}, "
         f"best of {rounds} × {seconds:g} s",
     )
+
+
+@bench.command("stack")
+@click.option("--idle-seconds", default=3.0, show_default=True, help="Idle time before memory is read.")
+def bench_stack(idle_seconds: float) -> None:
+    """Start a throwaway local stack and time it: up, idle memory, broker recovery, down."""
+    from k2tui.validate.bench.stack import run_stack_bench
+
+    rows = run_stack_bench(idle_seconds)
+    render_bench(rows, f"stack: local backend, {os.cpu_count()} CPUs, throwaway home and ports")
 
 
 def render_bench(rows: list[Any], title: str) -> None:

@@ -1,5 +1,7 @@
 """A throwaway local stack for tests: its own K2_HOME and a free block of ports."""
 
+import os
+import sys
 from pathlib import Path
 
 from k2tui.config import Settings, resolve_settings, setting_specs
@@ -12,3 +14,10 @@ def throwaway_settings(home: Path) -> tuple[Settings, dict[str, str]]:
     settings = resolve_settings(overrides, env={}).settings
     env_names = {spec.key: spec.env_var for spec in setting_specs()}
     return settings, {env_names[key]: str(value) for key, (value, _) in overrides.items()}
+
+
+def k2tui_env(k2_env: dict[str, str]) -> dict[str, str]:
+    """This environment minus the caller's K2_* and PYICEBERG_*, plus `k2_env`, our Python first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K2_", "PYICEBERG_"))} | k2_env
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return env

@@ -1,6 +1,5 @@
 """Stacks of their own: `down` leaves nothing behind, and a taken port is a plain error."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 import psutil
 
 from k2tui.stack.supervisor import LocalStack, ServiceState
-from tests.integration.stack_fixture import throwaway_settings
+from tests.integration.stack_fixture import k2tui_env, throwaway_settings
 
 
 def _processes_under(home: Path) -> list[psutil.Process]:
@@ -47,7 +46,7 @@ def test_a_foreign_process_on_a_port_is_a_plain_error(tmp_path: Path) -> None:
     try:
         out = subprocess.run(
             [sys.executable, "-m", "k2tui", "up"],
-            env={k: v for k, v in os.environ.items() if not k.startswith("K2_")} | env,
+            env=k2tui_env(env),
             capture_output=True,
             text=True,
             timeout=60,

@@ -16,7 +16,7 @@ def test_version() -> None:
 def test_help_lists_the_working_verbs() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for verb in ("config", "registry", "bench"):
+    for verb in ("config", "registry", "bench", "up", "down", "status", "logs", "restart", "fault", "env"):
         assert f"  {verb} " in result.output
 
 

@@ -1,0 +1,144 @@
+"""The stack's parts that need no service: layout, process identity, the proxy, stop order."""
+
+import asyncio
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from k2tui.config import resolve_settings
+from k2tui.stack import binaries
+from k2tui.stack.layout import StackLayout, throwaway_overrides
+from k2tui.stack.process import ExitStatus, read_exit_status, service_env, spawn, terminate
+from k2tui.stack.proxy import Mode, ProxyRoute
+from k2tui.stack.services import local_services
+from k2tui.stack.supervisor import LocalStack, ServiceState
+
+
+def _layout(tmp_path: Path, **overrides: object) -> StackLayout:
+    values = {"home": (tmp_path, "test"), **{k: (v, "test") for k, v in overrides.items()}}
+    return StackLayout(resolve_settings(values, env={}).settings)
+
+
+@pytest.mark.parametrize("throwaway", [False, True])
+def test_every_port_of_the_stack_is_distinct_and_below_the_ephemeral_range(
+    tmp_path: Path, throwaway: bool
+) -> None:
+    settings = resolve_settings(throwaway_overrides(tmp_path) if throwaway else {}, env={}).settings
+    claims = [c.port for spec in local_services(StackLayout(settings)) for c in spec.ports]
+    assert len(claims) == len(set(claims))
+    assert all(1024 <= port < 32768 for port in claims)
+
+
+def test_prometheus_missing_is_reported_with_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(binaries, "prometheus", lambda: None)
+    stack = LocalStack(resolve_settings({"home": (tmp_path, "test")}, env={}).settings)
+    prometheus = next(s for s in stack.status() if s.name == "prometheus")
+    assert prometheus.state is ServiceState.UNAVAILABLE
+    hint = binaries.PROMETHEUS_INSTALL_HINT
+    assert prometheus.detail == f"prometheus is not installed; install it with: {hint}"
+
+
+def test_services_stop_after_what_depends_on_them(tmp_path: Path) -> None:
+    stack = LocalStack(resolve_settings({"home": (tmp_path, "test")}, env={}).settings)
+    order = {name: i for i, wave in enumerate(stack._stop_waves()) for name in wave}
+    assert order["broker"] < order["broker-store"]
+    assert order["broker"] < order["proxy"] and order["registry"] < order["proxy"]
+    assert sorted(order) == sorted(stack.specs)
+
+
+def test_exit_status_names_the_signal() -> None:
+    assert ExitStatus(137, 0).signal_name == "SIGKILL"
+    assert ExitStatus(1, 0).signal_name is None
+    assert ExitStatus(143, time.time()).describe().startswith("exited with code 143 (SIGTERM) at ")
+
+
+def _sleeper(tmp_path: Path):
+    return spawn(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env=service_env({}),
+        log_file=tmp_path / "sleeper.log",
+        pid_file=tmp_path / "sleeper.pid",
+        exit_file=tmp_path / "sleeper.exit",
+        cwd=tmp_path,
+    )
+
+
+def test_a_process_is_ours_only_when_pid_start_time_and_command_all_match(tmp_path: Path) -> None:
+    record = _sleeper(tmp_path)
+    try:
+        assert record.is_alive()
+        impostor = dataclasses.replace(record, create_time=record.create_time - 100)
+        assert not impostor.is_alive()
+        assert impostor.signal(signal.SIGKILL) is False
+        assert record.is_alive()
+        assert not dataclasses.replace(record, cmdline=("sleep", "60")).is_alive()
+    finally:
+        terminate(record)
+
+
+def test_the_keeper_records_how_a_service_ended(tmp_path: Path) -> None:
+    record = _sleeper(tmp_path)
+    assert record.signal(signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while read_exit_status(tmp_path / "sleeper.exit") is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    status = read_exit_status(tmp_path / "sleeper.exit")
+    assert status is not None and status.code == 137 and status.signal_name == "SIGKILL"
+    assert not record.is_alive()
+
+
+async def _echo_route() -> tuple[asyncio.Server, asyncio.Server, ProxyRoute]:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    upstream = await asyncio.start_server(echo, "127.0.0.1", 0)
+    route = ProxyRoute("echo", 0, upstream.sockets[0].getsockname()[1])
+    front = await asyncio.start_server(route.handle, "127.0.0.1", 0)
+    route.listen_port = front.sockets[0].getsockname()[1]
+    return upstream, front, route
+
+
+async def test_proxy_blackhole_holds_bytes_and_heal_delivers_them() -> None:
+    upstream, front, route = await _echo_route()
+    async with upstream, front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", route.listen_port)
+        writer.write(b"one")
+        assert await asyncio.wait_for(reader.read(3), 2) == b"one"
+
+        route.set_mode(Mode.BLACKHOLE)
+        writer.write(b"two")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(3), 0.3)
+
+        route.set_mode(Mode.PASS)
+        assert await asyncio.wait_for(reader.read(3), 2) == b"two"
+        writer.close()
+
+
+async def test_proxy_reset_breaks_open_connections_and_refuses_new_ones() -> None:
+    upstream, front, route = await _echo_route()
+    async with upstream, front:
+        reader, writer = await asyncio.open_connection("127.0.0.1", route.listen_port)
+        writer.write(b"x")
+        await asyncio.wait_for(reader.read(1), 2)
+        route.set_mode(Mode.RESET)
+        with pytest.raises(ConnectionResetError):
+            writer.write(b"y")
+            await writer.drain()
+            if not await asyncio.wait_for(reader.read(1), 2):
+                raise ConnectionResetError("closed")
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", route.listen_port)
+        with pytest.raises(ConnectionResetError):
+            writer2.write(b"z")
+            await writer2.drain()
+            if not await asyncio.wait_for(reader2.read(1), 2):
+                raise ConnectionResetError("closed")
