@@ -23,7 +23,7 @@ from k2tui.config import Settings
 from k2tui.stack.layout import HOST, StackLayout
 from k2tui.stack.ports import port_is_free
 from k2tui.stack.probes import NotReady, wait_ready
-from k2tui.stack.process import ProcessRecord, read_exit_status, service_env, spawn, terminate
+from k2tui.stack.process import ExitStatus, ProcessRecord, read_exit_status, service_env, spawn, terminate
 from k2tui.stack.registry.server import PortInUseError
 from k2tui.stack.services import ServiceSpec, local_services
 from k2tui.stack.state import ServiceRecord, StackState, locked_state, read_state
@@ -127,7 +127,7 @@ class LocalStack:
         if process is None:
             if entry.stopped:
                 return ServiceStatus(**base, state=ServiceState.STOPPED, detail="stopped by k2tui")
-            exit_status = read_exit_status(self._exit_file(spec.name))
+            exit_status = self._exit_status(spec.name)
             if exit_status is None:
                 return ServiceStatus(**base, state=ServiceState.EXITED, detail="gone; no exit status kept")
             return ServiceStatus(
@@ -255,6 +255,13 @@ class LocalStack:
             where = f"; last lines of {self.layout.log_file(spec.name)}:\n{tail}" if record and tail else ""
             raise StackError(f"{spec.name} did not come up: {error}{where}") from error
         progress(spec.name, "ready")
+
+    def _exit_status(self, name: str) -> ExitStatus | None:
+        """The keeper writes the exit file a moment after its service is reaped; allow for that."""
+        deadline = time.monotonic() + 0.5
+        while (status := read_exit_status(self._exit_file(name))) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return status
 
     def _exit_file(self, name: str) -> Path:
         return self.layout.run_dir / f"{name}.exit"

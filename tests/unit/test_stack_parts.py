@@ -142,3 +142,40 @@ async def test_proxy_reset_breaks_open_connections_and_refuses_new_ones() -> Non
             await writer2.drain()
             if not await asyncio.wait_for(reader2.read(1), 2):
                 raise ConnectionResetError("closed")
+
+
+def test_a_service_that_does_not_come_up_is_named_with_its_last_log_lines(tmp_path: Path) -> None:
+    from k2tui.stack.layout import PortClaim
+    from k2tui.stack.ports import find_free_port
+    from k2tui.stack.probes import http_ok
+    from k2tui.stack.services import ServiceSpec
+    from k2tui.stack.supervisor import StackError
+
+    port = find_free_port()
+    stack = LocalStack(resolve_settings({"home": (tmp_path, "test")}, env={}).settings)
+    stack.specs = {
+        "failing": ServiceSpec(
+            name="failing",
+            role="a service that dies at start",
+            command=[sys.executable, "-c", "print('boom: no licence file', flush=True); raise SystemExit(3)"],
+            probe=http_ok(f"http://127.0.0.1:{port}/"),
+            address=f"127.0.0.1:{port}",
+            ports=[PortClaim(port, "test.port")],
+        )
+    }
+    with pytest.raises(StackError) as failure:
+        stack.up()
+    message = str(failure.value)
+    assert message.startswith("failing did not come up: the process exited while starting")
+    assert "boom: no licence file" in message
+    status = stack.status()[0]
+    assert status.state is ServiceState.EXITED and status.exit_code == 3
+
+
+def test_the_catalog_address_never_shows_a_password(tmp_path: Path) -> None:
+    layout = _layout(tmp_path, **{"stack.catalog_uri": "postgresql://k2:s3cret@db.internal:5432/lake"})
+    catalog = next(s for s in local_services(layout) if s.name == "catalog")
+    assert catalog.address == "postgresql://db.internal:5432/lake"
+    assert "s3cret" not in catalog.address
+    default = next(s for s in local_services(_layout(tmp_path)) if s.name == "catalog")
+    assert default.address == str(tmp_path / "data" / "catalog" / "k2-catalog.sqlite3")
