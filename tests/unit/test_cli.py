@@ -43,3 +43,15 @@ def test_bench_serde_prints_a_table_of_measured_rates() -> None:
     assert "avro encode (datum → framed bytes)" in result.output
     assert "json decode baseline" in result.output
     assert "msg/s" in result.output
+
+
+def test_down_purge_asks_first_and_keeps_data_when_refused(tmp_path) -> None:
+    data = tmp_path / "data" / "object-store"
+    data.mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["--set", f"home={tmp_path}", "down", "--purge"], input="n\n")
+    assert result.exit_code == 1
+    assert f"Delete all data and logs under {tmp_path}?" in result.output
+    assert data.exists()
+    result = CliRunner().invoke(cli, ["--set", f"home={tmp_path}", "down", "--purge", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert not data.exists()
