@@ -1,0 +1,1 @@
+"""Exchange streams: WebSocket clients, v2 normalisation, the exchange simulator and the Kafka producer."""
