@@ -37,6 +37,7 @@ class Between:
 Port = Annotated[int, Between(1, 65535)]
 # Ports the stack listens on stay below the kernel's ephemeral range, so no client socket can take them.
 ClientPort = Annotated[int, Between(1024, 32767)]
+Names = tuple[str, ...]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -90,6 +91,48 @@ class StackSettings:
 
 
 @dataclass(frozen=True)
+class BinanceSettings:
+    ws_url: str = field(
+        default="wss://stream.binance.com:9443", metadata=_help("Binance WebSocket base URL (/ws, /stream)")
+    )
+    symbols: Names = field(default=("BTCUSDT", "ETHUSDT"), metadata=_help("Binance symbols to stream"))
+
+
+@dataclass(frozen=True)
+class KrakenSettings:
+    ws_url: str = field(
+        default="wss://ws.kraken.com", metadata=_help("Kraken WebSocket base URL (v1 at /, v2 at /v2)")
+    )
+    version: Literal["v1", "v2"] = field(default="v2", metadata=_help("Kraken WebSocket API version"))
+    symbols: Names = field(default=("BTC/USD", "ETH/USD"), metadata=_help("Kraken pairs to stream"))
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    silence_timeout: Annotated[float, Between(1, 3600)] = field(
+        default=30.0, metadata=_help("seconds without any message before a stream reconnects")
+    )
+    backoff_initial: Annotated[float, Between(0.01, 60)] = field(
+        default=0.5, metadata=_help("first reconnect delay in seconds; doubles on each failure")
+    )
+    backoff_max: Annotated[float, Between(0.1, 600)] = field(
+        default=30.0, metadata=_help("longest reconnect delay in seconds (full jitter below it)")
+    )
+    connect_timeout: Annotated[float, Between(0.5, 120)] = field(
+        default=10.0, metadata=_help("seconds to open a WebSocket and get the subscription answered")
+    )
+    max_message_bytes: Annotated[int, Between(1024, 64 * 1024 * 1024)] = field(
+        default=1024 * 1024, metadata=_help("larger exchange messages go to the dead-letter queue")
+    )
+    partitions: Annotated[int, Between(1, 64)] = field(
+        default=3, metadata=_help("partitions of each trades topic when k2tui creates it")
+    )
+    producer_buffer: Annotated[int, Between(10, 10_000_000)] = field(
+        default=100_000, metadata=_help("trades held while Kafka or the registry is down")
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(
         default_factory=default_home, metadata=_help("state directory: ports, pids, logs and data")
@@ -97,6 +140,9 @@ class Settings:
     log_level: LogLevel = field(default="INFO", metadata=_help("log level of k2tui's own processes"))
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     stack: StackSettings = field(default_factory=StackSettings)
+    binance: BinanceSettings = field(default_factory=BinanceSettings)
+    kraken: KrakenSettings = field(default_factory=KrakenSettings)
+    streams: StreamSettings = field(default_factory=StreamSettings)
 
 
 class SettingsError(ValueError):
@@ -157,6 +203,8 @@ def describe_type(hint: Any) -> str:
     base, constraint = _unwrap(hint)
     if typing.get_origin(base) is Literal:
         return "one of " + ", ".join(str(a) for a in typing.get_args(base))
+    if base == Names:
+        return "a list of names (a TOML array, or comma-separated text)"
     words = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a path"}
     text = words.get(base, getattr(base, "__name__", str(base)))
     if constraint is not None:
@@ -207,7 +255,19 @@ def _parse(base: Any, raw: Any, from_text: bool) -> Any:
         return _INVALID
     if base is str:
         return raw if isinstance(raw, str) else _INVALID
+    if base == Names:
+        return _names(raw, from_text)
     return _INVALID
+
+
+def _names(raw: Any, from_text: bool) -> Any:
+    """A non-empty list of names: a TOML array of strings, or comma-separated text from env or a flag."""
+    if from_text and isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list | tuple) or not all(isinstance(item, str) for item in raw):
+        return _INVALID
+    names = tuple(item.strip() for item in raw if item.strip())
+    return names or _INVALID
 
 
 def _number(kind: type[int] | type[float], raw: Any, from_text: bool) -> Any:

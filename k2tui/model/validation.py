@@ -74,13 +74,13 @@ def validate(
     check("symbol", lambda v: _symbol(v, exchange))
     check("exchange", _exchange)
     check("asset_class", lambda v: None if v == ASSET_CLASS else f"must be {ASSET_CLASS!r}, got {v!r}")
-    check("timestamp", _timestamp)
-    check("price", _positive_decimal)
-    check("quantity", _positive_decimal)
+    check("timestamp", timestamp_problem)
+    check("price", decimal_problem)
+    check("quantity", decimal_problem)
     check("side", _side)
     check("vendor_data", lambda v: _vendor_data(v, exchange, data.get("symbol"), data.get("side")))
     check("sequence_number", _sequence_number)
-    check("ingestion_timestamp", _timestamp)
+    check("ingestion_timestamp", timestamp_problem)
     trade_time, ingested = data.get("timestamp"), data.get("ingestion_timestamp")
     times_valid = not any(v.field in ("timestamp", "ingestion_timestamp") for v in found)
     if (
@@ -159,7 +159,7 @@ def _side(value: Any) -> str | None:
     return f"must be BUY or SELL (the taker's side), got {value!r}"
 
 
-def _timestamp(value: Any) -> str | None:
+def timestamp_problem(value: Any) -> str | None:
     if not _is_int(value):
         return f"must be an integer of microseconds since the epoch, got {type(value).__name__}"
     if value < MIN_TIMESTAMP_US:
@@ -171,7 +171,7 @@ def _timestamp(value: Any) -> str | None:
     return None
 
 
-def _positive_decimal(value: Any) -> str | None:
+def decimal_problem(value: Any) -> str | None:
     if isinstance(value, float):
         return "must be an exact decimal (Decimal or decimal text), never a float"
     if isinstance(value, str):

@@ -1,0 +1,44 @@
+"""What parsing one exchange message yields: trades, rejections with reasons, and protocol events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from k2tui.model.trade import TradeV2
+
+
+class Rejected(Exception):
+    """An exchange message, or one trade in it, that cannot become a v2 record; the text says why."""
+
+
+class ControlKind(StrEnum):
+    SUBSCRIBED = "subscribed"
+    SUBSCRIPTION_ERROR = "subscription error"
+    PLANNED_RECONNECT = "planned reconnect"
+    """The exchange announced it will close the connection (Binance serverShutdown)."""
+    HEARTBEAT = "heartbeat"
+    STATUS = "status"
+    PONG = "pong"
+    ACK = "ack"
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    kind: ControlKind
+    detail: str = ""
+    symbols: tuple[str, ...] = ()
+    """The exchange's own symbols the event is about (subscriptions)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    raw: str
+
+
+@dataclass(slots=True)
+class Parsed:
+    trades: list[TradeV2] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)
