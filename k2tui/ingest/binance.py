@@ -7,6 +7,8 @@ yields silence, not an error, so after connecting the client asks LIST_SUBSCRIPT
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import msgspec
 
 from k2tui.ingest.fields import (
@@ -139,30 +141,41 @@ def _refused(what: str, why: object, code: object) -> Control:
     return Control(ControlKind.SUBSCRIPTION_ERROR, f"Binance rejected {what}: {why} (code {code})")
 
 
+@lru_cache(maxsize=4096)
+def _symbol_facts(symbol: str, buyer_is_maker: bool) -> tuple[str, Side, dict[str, str]]:
+    """Per symbol and maker flag: v2 symbol, taker side and vendor data (shared, so never mutated)."""
+    base, quote = pair_assets(symbol)
+    vendor = {
+        "base_asset": base,
+        "quote_asset": quote,
+        "is_buyer_maker": "true" if buyer_is_maker else "false",
+        "event_type": "trade",
+    }
+    return base + quote, Side.SELL if buyer_is_maker else Side.BUY, vendor
+
+
 def normalise_trade(event: BinanceTrade, received_us: int) -> TradeV2:
     if event.e != "trade":
         raise Rejected(f"unexpected event type {event.e!r}: k2tui asked for trades")
-    base, quote = pair_assets(event.s)
+    symbol, side, vendor = _symbol_facts(event.s, event.m)
     trade_id = f"BINANCE-{exchange_trade_id(event.t, 'trade id `t`')}"
     return TradeV2(
         message_id=message_id_for(trade_id),
         trade_id=trade_id,
-        symbol=base + quote,
-        exchange=Exchange.BINANCE,
+        symbol=symbol,
+        exchange=_BINANCE,
         asset_class=ASSET_CLASS,
         timestamp=trade_time_us(event.T * 1000, received_us, "trade time `T`"),
         price=positive_decimal(event.p, "price `p`"),
         quantity=positive_decimal(event.q, "quantity `q`"),
-        side=Side.SELL if event.m else Side.BUY,
-        vendor_data={
-            "base_asset": base,
-            "quote_asset": quote,
-            "is_buyer_maker": "true" if event.m else "false",
-            "event_type": event.e,
-        },
+        side=side,
+        vendor_data=vendor,
         sequence_number=event.t,
         ingestion_timestamp=received_us,
     )
+
+
+_BINANCE = Exchange.BINANCE
 
 
 def _explain(error: msgspec.DecodeError) -> str:

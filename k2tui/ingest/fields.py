@@ -6,6 +6,7 @@ Each raises Rejected with a reason a person can act on; the slow, wordy path run
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -28,33 +29,42 @@ from k2tui.model.validation import (
 # seen twice (a Kraken snapshot after a reconnect, a repeated event) gets the same message_id and the
 # consumer's de-duplication drops the copy.
 MESSAGE_ID_NAMESPACE = UUID("6f0e9a52-8a3e-4f43-9a57-2b5d8c1e7a10").bytes
-_VARIANT = "89ab"
+# The variant nibble of an RFC 4122 UUID is 10xx: map the hash's nibble to it without int().
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def message_id_for(trade_id: str) -> str:
     """``uuid.uuid3(namespace, trade_id)`` as text, about three times faster than the uuid module."""
     h = hashlib.md5(MESSAGE_ID_NAMESPACE + trade_id.encode(), usedforsecurity=False).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-3{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return f"{h[:8]}-{h[8:12]}-3{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def positive_decimal(value: str | Decimal, name: str) -> Decimal:
     """`value` (exchange text or an exactly decoded JSON number) as a Decimal the lake can hold."""
+    if type(value) is str and _PLAIN_DECIMAL.fullmatch(value):
+        # Plain text with at most 18 places and 20 digits before the point: only the sign and zero remain.
+        number = Decimal(value)
+        if number > 0:
+            return number
+    return _checked_decimal(value, name)
+
+
+# What Binance and Kraken v1 send: digits, a point, at most 18 places; no sign, exponent or NaN.
+_PLAIN_DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,18})?")
+
+
+def _checked_decimal(value: str | Decimal, name: str) -> Decimal:
     try:
         number = value if isinstance(value, Decimal) else Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         raise Rejected(f"{name} {value!r} is not a decimal number") from None
-    if (
-        number.is_finite()
-        and number > 0
-        and number.adjusted() < MAX_INTEGER_DIGITS
-        and number.as_tuple().exponent >= -MAX_SCALE  # type: ignore[operator]
-    ):
-        return number
     if not number.is_finite():
         raise Rejected(f"{name} {value!r} is not a finite number")
     if number <= 0:
         raise Rejected(f"{name} {value!r} must be greater than zero")
+    if number.adjusted() < MAX_INTEGER_DIGITS and number.as_tuple().exponent >= -MAX_SCALE:  # type: ignore[operator]
+        return number
     problem = decimal_problem(number)
     if problem is None:  # more than 18 places, but only trailing zeros: exact after normalising
         return number.normalize()

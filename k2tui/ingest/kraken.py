@@ -115,13 +115,13 @@ class KrakenV2Protocol:
         data = message.get("data")
         if not isinstance(data, list) or not data:
             return Parsed(rejections=[Rejection("trade message has no trades in `data`", raw)])
-        parsed = Parsed()
+        trades, rejections = [], []
         for index, item in enumerate(data):
             try:
-                parsed.trades.append(_v2_trade(item, received_us))
+                trades.append(_v2_trade(item, received_us))
             except Rejected as rejected:
-                parsed.rejections.append(Rejection(f"trade {index + 1} of {len(data)}: {rejected}", raw))
-        return parsed
+                rejections.append(Rejection(f"trade {index + 1} of {len(data)}: {rejected}", raw))
+        return Parsed(trades, rejections)
 
 
 def _v2_trade(item: Any, received_us: int) -> TradeV2:
@@ -246,16 +246,16 @@ def _v1_trades(message: list[Any], raw: str, received_us: int) -> Parsed:
     pair = message[3]
     if not isinstance(pair, str) or "/" not in pair:
         return Parsed(rejections=[Rejection(f"pair must look like XBT/USD, got {pair!r}", raw)])
-    parsed = Parsed()
     rows = message[1]
+    if not rows:
+        return Parsed(rejections=[Rejection("trade message has no trades", raw)])
+    trades, rejections = [], []
     for index, row in enumerate(rows):
         try:
-            parsed.trades.append(_v1_trade(row, pair, received_us))
+            trades.append(_v1_trade(row, pair, received_us))
         except Rejected as rejected:
-            parsed.rejections.append(Rejection(f"trade {index + 1} of {len(rows)}: {rejected}", raw))
-    if not rows:
-        parsed.rejections.append(Rejection("trade message has no trades", raw))
-    return parsed
+            rejections.append(Rejection(f"trade {index + 1} of {len(rows)}: {rejected}", raw))
+    return Parsed(trades, rejections)
 
 
 def _v1_trade(row: Any, pair: str, received_us: int) -> TradeV2:

@@ -36,7 +36,7 @@ def test_several_symbols_use_the_combined_stream_path() -> None:
 def test_every_trade_sample_becomes_one_valid_v2_record(line: str) -> None:
     event = json.loads(line)
     parsed = SINGLE.parse(line, NOW_US)
-    assert parsed.rejections == [] and parsed.controls == []
+    assert not parsed.rejections and not parsed.controls
     [trade] = parsed.trades
     assert validate(trade) == []
     assert trade.trade_id == f"BINANCE-{event['t']}"
@@ -66,7 +66,7 @@ def test_every_combined_sample_unwraps_to_its_stream_symbol(line: str) -> None:
 
 def _combined_trades(line: str) -> list:
     parsed = COMBINED.parse(line, NOW_US)
-    assert parsed.rejections == []
+    assert not parsed.rejections
     return parsed.trades
 
 
@@ -99,7 +99,7 @@ def test_message_ids_are_version_3_uuids_of_the_trade_id() -> None:
 @pytest.mark.parametrize(("case", "raw"), malformed("binance"), ids=[c for c, _ in malformed("binance")])
 def test_every_malformed_sample_is_refused_with_a_reason(case: str, raw: str) -> None:
     parsed = SINGLE.parse(raw, NOW_US)
-    assert parsed.trades == []
+    assert not parsed.trades
     [rejection] = parsed.rejections
     assert rejection.raw == raw
     assert len(rejection.reason) > 15
@@ -136,7 +136,7 @@ def test_an_unknown_quote_asset_is_refused() -> None:
 
 def _control(line: str):
     parsed = COMBINED.parse(line, NOW_US)
-    assert parsed.trades == [] and parsed.rejections == []
+    assert not parsed.trades and not parsed.rejections
     [control] = parsed.controls
     return control
 

@@ -40,7 +40,7 @@ def test_v1_connects_to_the_root_and_spells_bitcoin_and_dogecoin_its_way() -> No
 def test_every_v2_trade_sample_becomes_valid_v2_records(line: str) -> None:
     message = json.loads(line, parse_float=Decimal)
     parsed = V2.parse(line, NOW_US)
-    assert parsed.rejections == []
+    assert not parsed.rejections
     assert len(parsed.trades) == len(message["data"])
     for trade, item in zip(parsed.trades, message["data"], strict=True):
         assert validate(trade) == []
@@ -75,7 +75,7 @@ def test_v2_snapshot_and_update_both_yield_trades() -> None:
 def test_every_v1_trade_sample_becomes_valid_v2_records(line: str) -> None:
     message = json.loads(line)
     parsed = V1.parse(line, NOW_US)
-    assert parsed.rejections == []
+    assert not parsed.rejections
     assert len(parsed.trades) == len(message[1])
     for trade, row in zip(parsed.trades, message[1], strict=True):
         assert validate(trade) == []
@@ -109,7 +109,7 @@ def test_v1_ids_are_stable_for_the_same_trade_and_differ_between_trades() -> Non
 @pytest.mark.parametrize(("case", "raw"), malformed("kraken_v2"), ids=[c for c, _ in malformed("kraken_v2")])
 def test_every_v2_malformed_sample_is_refused_with_a_reason(case: str, raw: str) -> None:
     parsed = V2.parse(raw, NOW_US)
-    assert parsed.trades == []
+    assert not parsed.trades
     [rejection] = parsed.rejections
     assert rejection.raw == raw and len(rejection.reason) > 15
 
@@ -117,7 +117,7 @@ def test_every_v2_malformed_sample_is_refused_with_a_reason(case: str, raw: str)
 @pytest.mark.parametrize(("case", "raw"), malformed("kraken_v1"), ids=[c for c, _ in malformed("kraken_v1")])
 def test_every_v1_malformed_sample_is_refused_with_a_reason(case: str, raw: str) -> None:
     parsed = V1.parse(raw, NOW_US)
-    assert parsed.trades == []
+    assert not parsed.trades
     [rejection] = parsed.rejections
     assert rejection.raw == raw and len(rejection.reason) > 15
 
