@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
 import shlex
+import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -326,6 +328,174 @@ def env_command(state: CliState) -> None:
         exports[f"PYICEBERG_CATALOG__{e.catalog_name.upper()}__{name}"] = value
     for name, value in exports.items():
         click.echo(f"export {name}={shlex.quote(value)}")
+
+
+@cli.command()
+@click.option("--port", default=18765, show_default=True, help="Port for both exchanges and /control.")
+@click.option("--rate", default=10.0, show_default=True, help="Trades per second per symbol (0.1 to 10,000).")
+@click.option("--seed", type=int, help="Seed for a repeatable market.")
+def simulate(port: int, rate: float, seed: int | None) -> None:
+    """Serve simulated Binance and Kraken (v1 and v2) trade streams on 127.0.0.1 until interrupted."""
+    from k2tui.ingest.simulator.server import run_simulator
+
+    run_simulator("127.0.0.1", port, rate, seed)
+
+
+@cli.command()
+@click.option("--exchange", type=click.Choice(["binance", "kraken", "all"]), default="all", show_default=True)
+@click.option("--source", type=click.Choice(["live", "sim"]), default="live", show_default=True)
+@click.option("--fallback", is_flag=True, help="If a live endpoint cannot be reached, use the simulator.")
+@click.option("--max-trades", type=click.IntRange(min=1), help="Stop after this many trades in all.")
+@click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
+@click.option("--no-kafka", is_flag=True, help="Do not produce to Kafka; print the trades instead.")
+@click.option("--rate", default=10.0, show_default=True, help="Simulator trades per second per symbol.")
+@click.pass_obj
+def stream(
+    state: CliState,
+    exchange: str,
+    source: str,
+    fallback: bool,
+    max_trades: int | None,
+    duration: float | None,
+    no_kafka: bool,
+    rate: float,
+) -> None:
+    """Stream trades from the exchanges (or the simulator) into Kafka as v2 Avro records.
+
+    Exit code 0 only when no stream failed and Kafka acknowledged every trade.
+    """
+    settings = state.resolve().settings
+    exchanges = ["binance", "kraken"] if exchange == "all" else [exchange]
+    report = asyncio.run(
+        _stream(settings, exchanges, source, fallback, max_trades, duration, not no_kafka, rate)
+    )
+    _render_stream_report(report)
+    produced = report.producer is None or report.producer.acked == report.trades
+    if report.errors or not produced:
+        raise SystemExit(1)
+
+
+async def _stream(
+    settings: Any,
+    exchanges: list[str],
+    source: str,
+    fallback: bool,
+    max_trades: int | None,
+    duration: float | None,
+    to_kafka: bool,
+    rate: float,
+) -> Any:
+    from k2tui.ingest.dlq import DeadLetterQueue
+    from k2tui.ingest.producer import TradeProducer
+    from k2tui.ingest.runner import dlq_dir, plan_sources, stream_trades
+    from k2tui.stack.layout import StackLayout
+    from k2tui.stack.probes import NotReady, kafka_metadata
+
+    try:
+        plan = await plan_sources(settings, exchanges, source=source, fallback=fallback)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
+    for note in plan.notes:
+        console.print(f"[yellow]{note}[/]")
+    producer = None
+    if to_kafka:
+        endpoints = StackLayout(settings).endpoints
+        try:
+            await kafka_metadata(endpoints.kafka_bootstrap)(3.0)
+        except NotReady as error:
+            raise click.ClickException(
+                f"Kafka is not reachable ({error}); start the stack with `k2tui up`, or pass --no-kafka"
+            ) from error
+        producer = TradeProducer(
+            endpoints.kafka_bootstrap,
+            endpoints.registry_url,
+            partitions=settings.streams.partitions,
+            buffer_limit=settings.streams.producer_buffer,
+            dlq=DeadLetterQueue(dlq_dir(settings), "producer"),
+        )
+    shown = ", ".join(f"{e} ({origin})" for e, origin in plan.sources.items())
+    console.print(f"Streaming {shown}{' into Kafka' if to_kafka else ''}; Ctrl-C stops.")
+    loop = asyncio.get_running_loop()
+    runs: list[Any] = []
+
+    def watch(run: Any) -> None:
+        runs.append(run)
+        loop.add_signal_handler(signal.SIGINT, run.stop)
+
+    try:
+        return await stream_trades(
+            settings,
+            plan,
+            producer=producer,
+            max_trades=max_trades,
+            duration=duration,
+            sim_rate=rate,
+            on_trades=None if to_kafka else _print_trades,
+            on_event=lambda name, message: console.print(
+                f"[dim]{time.strftime('%H:%M:%S')}[/] {name}: {message}"
+            ),
+            on_run=watch,
+        )
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _print_trades(trades: Any) -> None:
+    for t in trades:
+        colour = "green" if t.side == "BUY" else "red"
+        stamp = (
+            time.strftime("%H:%M:%S", time.gmtime(t.timestamp / 1e6))
+            + f".{t.timestamp % 1_000_000 // 1000:03d}"
+        )
+        console.print(
+            f"{stamp} {t.exchange.value:<7} {t.symbol:<9} [{colour}]{t.side.value:<4}[/] "
+            f"{t.price:>14} {t.quantity:>16}  {t.trade_id}"
+        )
+
+
+def _render_stream_report(report: Any) -> None:
+    table = Table(title=f"streams after {report.seconds:.1f} s: {report.trades:,} trades")
+    for column in (
+        "stream",
+        "source",
+        "state",
+        "trades",
+        "rate 10 s",
+        "gaps",
+        "dupes",
+        "refused",
+        "reconnects",
+        "latency p50/p99",
+        "connect",
+        "first trade",
+    ):
+        table.add_column(column)
+    for s in report.streams:
+        latency = "" if s.latency_p50_ms is None else f"{s.latency_p50_ms:.1f} / {s.latency_p99_ms:.1f} ms"
+        table.add_row(
+            s.name,
+            s.source,
+            s.state.value,
+            f"{s.trades:,}",
+            f"{s.rate_10s:,.1f}/s",
+            f"{s.gaps} ({s.missing_trades} missing)" if s.gaps else "0",
+            str(s.duplicates),
+            str(s.parse_errors),
+            str(s.reconnects),
+            latency,
+            "" if s.connect_seconds is None else f"{s.connect_seconds * 1000:.0f} ms",
+            "" if s.first_trade_seconds is None else f"{s.first_trade_seconds:.2f} s",
+        )
+    console.print(table)
+    if report.producer is not None:
+        p = report.producer
+        console.print(
+            f"Kafka: {p.acked:,} of {report.trades:,} acknowledged; {p.overflowed:,} overflowed and "
+            f"{p.abandoned:,} abandoned to the DLQ; {p.send_failures} failed sends"
+            + (f"; last error: {p.last_error}" if p.last_error else "")
+        )
+    for error in report.errors:
+        console.print(f"[red]{error}[/]")
 
 
 @cli.group(cls=FriendlyGroup)
