@@ -499,6 +499,50 @@ def _render_stream_report(report: Any) -> None:
 
 
 @cli.group(cls=FriendlyGroup)
+def validate() -> None:
+    """Run the validation procedures; exit code 0 only when every check holds."""
+
+
+@validate.command("streaming")
+@click.option("--exchange", type=click.Choice(["binance", "kraken", "all"]), default="all", show_default=True)
+@click.option("--trades", default=10, show_default=True, type=click.IntRange(min=1), help="Trades to take.")
+@click.option("--source", type=click.Choice(["live", "sim"]), default="live", show_default=True)
+@click.option("--time-limit", default=30.0, show_default=True, help="Seconds allowed per exchange.")
+@click.pass_obj
+def validate_streaming_command(
+    state: CliState, exchange: str, trades: int, source: str, time_limit: float
+) -> None:
+    """The seed's quick stream check: connection, N valid trades, v2 compliance, rate, time to first trade."""
+    from k2tui.validate.check import all_hold
+    from k2tui.validate.streaming import validate_streaming
+
+    settings = state.resolve().settings
+    exchanges = ["binance", "kraken"] if exchange == "all" else [exchange]
+    results = asyncio.run(
+        validate_streaming(settings, exchanges, trades=trades, source=source, limit_s=time_limit)
+    )
+    render_checks(results, f"streaming validation ({source})")
+    if not all_hold(results):
+        raise SystemExit(1)
+
+
+_CHECK_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+
+
+def render_checks(results: list[Any], title: str) -> None:
+    table = Table(title=title)
+    for column in ("check", "result", "measured"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.title, f"[{_CHECK_STYLE[r.status.value]}]{r.status.value.upper()}[/]", r.detail)
+        for line in r.evidence:
+            table.add_row("", "", f"[dim]{line}[/]")
+    console.print(table)
+    failed = [r for r in results if r.status.value == "fail"]
+    console.print(f"[bold red]{len(failed)} check(s) failed[/]" if failed else "[green]every check holds[/]")
+
+
+@cli.group(cls=FriendlyGroup)
 def bench() -> None:
     """Measure the speed of a part of the pipeline and print a table."""
 
