@@ -580,6 +580,29 @@ def bench_stack(idle_seconds: float) -> None:
     render_bench(rows, f"stack: local backend, {os.cpu_count()} CPUs, throwaway home and ports")
 
 
+@bench.command("streams")
+@click.option("--messages", default=6000, show_default=True, help="Distinct sample messages per exchange.")
+@click.option("--seconds", default=1.0, show_default=True, help="Length of each timed normaliser round.")
+@click.option("--rounds", default=3, show_default=True, help="Normaliser rounds; the best is reported.")
+@click.option("--pipeline-seconds", default=8.0, show_default=True, help="Length of each pipeline run.")
+@click.option("--no-pipeline", is_flag=True, help="Only the normalisers (no stack, no simulator).")
+def bench_streams(
+    messages: int, seconds: float, rounds: int, pipeline_seconds: float, no_pipeline: bool
+) -> None:
+    """Normaliser speed on one core beside a naive baseline; simulator → Kafka rate and latency."""
+    from k2tui.validate.bench.result import pin_to_one_core
+    from k2tui.validate.bench.streams import run_normaliser_bench, run_pipeline_bench
+
+    rows = [] if no_pipeline else run_pipeline_bench(seconds=pipeline_seconds)
+    cpu = pin_to_one_core()
+    rows = run_normaliser_bench(messages=messages, seconds=seconds, rounds=rounds) + rows
+    render_bench(
+        rows,
+        f"streams: normalisers on CPU {cpu}, pipeline on a throwaway stack, "
+        f"Python {platform.python_version()}",
+    )
+
+
 def render_bench(rows: list[Any], title: str) -> None:
     table = Table(title=title)
     for column, justify in (("case", "left"), ("measured", "right"), ("unit", "left"), ("target", "right")):
@@ -588,7 +611,8 @@ def render_bench(rows: list[Any], title: str) -> None:
     for row in rows:
         target = "" if row.target is None else f"{'≥' if row.higher_is_better else '≤'} {row.target:,.0f}"
         verdict = {True: "[green]met[/]", False: "[red]missed[/]", None: row.note}[row.met]
-        table.add_row(row.case, f"{row.value:,.0f}", row.unit, target, verdict)
+        value = f"{row.value:,.1f}" if abs(row.value) < 100 else f"{row.value:,.0f}"
+        table.add_row(row.case, value, row.unit, target, verdict)
     console.print(table)
 
 

@@ -15,11 +15,13 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
@@ -78,6 +80,7 @@ class TradeProducer:
         self._has_work = asyncio.Event()
         self._encoders: dict[Exchange, AvroEncoder] = {}
         self._producer: AIOKafkaProducer | None = None
+        self._partitions: dict[tuple[str, bytes], int] = {}
 
     @property
     def buffered(self) -> int:
@@ -194,17 +197,31 @@ class TradeProducer:
             await admin.close()
 
     async def _send_batch(self) -> None:
+        """Send up to BATCH trades as one record batch per partition, and wait for every acknowledgement.
+
+        Building the batches here (murmur2 partitioning by symbol, as Kafka's own clients do) costs a
+        fraction of aiokafka's per-message send().
+        """
         assert self._producer is not None
+        producer = self._producer
         batch = [self._buffer.popleft() for _ in range(min(BATCH, len(self._buffer)))]
         try:
-            futures = [
-                await self._producer.send(
-                    TOPICS[trade.exchange],
-                    self._encoders[trade.exchange].encode(trade.to_avro()),
-                    key=trade.symbol.encode(),
-                )
-                for trade in batch
-            ]
+            builders: dict[tuple[str, int], Any] = {}
+            futures = []
+            for trade in batch:
+                topic = TOPICS[trade.exchange]
+                key = trade.symbol.encode()
+                partition = await self._partition(topic, key)
+                value = self._encoders[trade.exchange].encode(trade.to_avro())
+                builder = builders.get((topic, partition))
+                if builder is None:
+                    builder = builders[(topic, partition)] = producer.create_batch()
+                if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it, start anew
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
+                    builder = builders[(topic, partition)] = producer.create_batch()
+                    builder.append(key=key, value=value, timestamp=None)
+            for (topic, partition), builder in builders.items():
+                futures.append(await producer.send_batch(builder, topic, partition=partition))
             await asyncio.gather(*futures)
         except (TimeoutError, KafkaError, OSError) as error:
             self._buffer.extendleft(reversed(batch))
@@ -218,6 +235,17 @@ class TradeProducer:
         self.stats.kafka_up = True
         self.stats.acked += len(batch)
         self.stats.latencies_us.extend(acked_us - t.ingestion_timestamp for t in batch)
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        cached = self._partitions.get((topic, key))
+        if cached is None:
+            assert self._producer is not None
+            partitions = sorted(await self._producer.partitions_for(topic))
+            cached = self._partitions[(topic, key)] = _PARTITIONER(key, partitions, partitions)
+        return cached
+
+
+_PARTITIONER = DefaultPartitioner()
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
+
+from k2tui.config import Settings, resolve_settings
 from k2tui.ingest.binance import BinanceProtocol
 from k2tui.ingest.kraken import KrakenV2Protocol
+from k2tui.ingest.producer import TradeProducer
+from k2tui.ingest.runner import SIMULATED, StreamReport, StreamRun, protocol_for
+from k2tui.stack.layout import StackLayout, throwaway_overrides
+from k2tui.stack.ports import find_free_port
+from k2tui.stack.supervisor import LocalStack
 from k2tui.validate.bench.result import BenchRow, best_rate
 
 BINANCE_TARGET = 200_000
@@ -120,3 +133,90 @@ def run_normaliser_bench(*, messages: int, seconds: float, rounds: int) -> list[
             "trades/s",
         ),
     ]
+
+
+SUSTAINED_TARGET = 20_000
+LATENCY_P99_TARGET_MS = 50.0
+SYMBOLS_PER_EXCHANGE = 2
+
+
+def run_pipeline_bench(*, seconds: float, latency_rate: float = 1000.0) -> list[BenchRow]:
+    """Simulator (its own process) → stream clients → producer → broker of a throwaway stack."""
+    with tempfile.TemporaryDirectory(prefix="k2tui-bench-") as home:
+        settings = resolve_settings(throwaway_overrides(Path(home)), env={}).settings
+        stack = LocalStack(settings)
+        port = find_free_port()
+        simulator = subprocess.Popen(
+            [sys.executable, "-m", "k2tui", "simulate", "--port", str(port), "--rate", "10000"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            stack.up()
+            return asyncio.run(_measure_pipeline(settings, port, seconds, latency_rate))
+        finally:
+            simulator.terminate()
+            simulator.wait(10)
+            stack.down(purge=True)
+
+
+async def _measure_pipeline(
+    settings: Settings, port: int, seconds: float, latency_rate: float
+) -> list[BenchRow]:
+    control = f"http://127.0.0.1:{port}/control"
+    async with httpx.AsyncClient(timeout=5) as http:
+        await _wait_for(http, control)
+        offered = 10_000 * SYMBOLS_PER_EXCHANGE * 2
+        sustained = await _pipeline_run(settings, port, seconds)
+        per_symbol = latency_rate / (SYMBOLS_PER_EXCHANGE * 2)
+        (await http.post(f"{control}/set_rate", params={"rate": per_symbol})).raise_for_status()
+        steady = await _pipeline_run(settings, port, seconds)
+    latencies = sorted(steady.producer.latencies_us) if steady.producer else []
+    p50 = latencies[len(latencies) // 2] / 1000 if latencies else float("nan")
+    p99 = latencies[int(len(latencies) * 0.99)] / 1000 if latencies else float("nan")
+    acked = sustained.producer.acked if sustained.producer else 0
+    return [
+        BenchRow(
+            f"simulator → client → Kafka, {offered:,}/s offered",
+            acked / sustained.seconds,
+            "trades/s",
+            SUSTAINED_TARGET,
+            note=f"{acked:,} acked in {sustained.seconds:.1f} s",
+        ),
+        BenchRow(f"receive → acked p50 at {latency_rate:,.0f} trades/s", p50, "ms"),
+        BenchRow(
+            f"receive → acked p99 at {latency_rate:,.0f} trades/s",
+            p99,
+            "ms",
+            LATENCY_P99_TARGET_MS,
+            higher_is_better=False,
+        ),
+    ]
+
+
+async def _wait_for(http: httpx.AsyncClient, url: str) -> None:
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            (await http.get(url)).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _pipeline_run(settings: Settings, port: int, seconds: float) -> StreamReport:
+    endpoints = StackLayout(settings).endpoints
+    producer = TradeProducer(
+        endpoints.kafka_bootstrap,
+        endpoints.registry_url,
+        partitions=settings.streams.partitions,
+        buffer_limit=settings.streams.producer_buffer,
+    )
+    url = f"ws://127.0.0.1:{port}"
+    protocols = [protocol_for(exchange, settings, url) for exchange in ("binance", "kraken")]
+    run = StreamRun(
+        settings, protocols, sources=dict.fromkeys(("binance", "kraken"), SIMULATED), producer=producer
+    )
+    return await run.run(duration=seconds)
