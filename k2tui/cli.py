@@ -416,11 +416,11 @@ async def _stream(
     shown = ", ".join(f"{e} ({origin})" for e, origin in plan.sources.items())
     console.print(f"Streaming {shown}{' into Kafka' if to_kafka else ''}; Ctrl-C stops.")
     loop = asyncio.get_running_loop()
-    runs: list[Any] = []
+    tickers: list[asyncio.Task[None]] = []
 
     def watch(run: Any) -> None:
-        runs.append(run)
         loop.add_signal_handler(signal.SIGINT, run.stop)
+        tickers.append(asyncio.create_task(_report_every(run, producer, 5.0)))
 
     try:
         return await stream_trades(
@@ -438,6 +438,27 @@ async def _stream(
         )
     finally:
         loop.remove_signal_handler(signal.SIGINT)
+        for ticker in tickers:
+            ticker.cancel()
+
+
+async def _report_every(run: Any, producer: Any, seconds: float) -> None:
+    """One line per stream every few seconds, so a long run shows it is alive."""
+    while True:
+        await asyncio.sleep(seconds)
+        for client in run.clients:
+            s = client.stats.snapshot()
+            p99 = "" if s.latency_p99_ms is None else f", p99 {s.latency_p99_ms:.1f} ms"
+            console.print(
+                f"[dim]{time.strftime('%H:%M:%S')}[/] {s.name} [{s.source}] {s.state.value}: "
+                f"{s.rate_10s:,.1f} trades/s, {s.trades:,} trades, {s.gaps} gaps, "
+                f"{s.reconnects} reconnects{p99}"
+            )
+        if producer is not None:
+            console.print(
+                f"[dim]{time.strftime('%H:%M:%S')}[/] kafka: {producer.stats.acked:,} acked, "
+                f"{producer.buffered:,} buffered{'' if producer.stats.kafka_up else ' (Kafka unavailable)'}"
+            )
 
 
 def _print_trades(trades: Any) -> None:

@@ -195,7 +195,8 @@ class StreamClient:
             self._reject(rejection)
         if parsed.trades:
             now = received_us / 1e6
-            fresh = [t for t in parsed.trades if stats.accept(t, now)]
+            live = not parsed.snapshot
+            fresh = [t for t in parsed.trades if stats.accept(t, now, live=live)]
             if fresh:
                 if stats.first_trade_seconds is None:
                     stats.first_trade_seconds = time.monotonic() - self._started

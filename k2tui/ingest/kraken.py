@@ -121,7 +121,7 @@ class KrakenV2Protocol:
                 trades.append(_v2_trade(item, received_us))
             except Rejected as rejected:
                 rejections.append(Rejection(f"trade {index + 1} of {len(data)}: {rejected}", raw))
-        return Parsed(trades, rejections)
+        return Parsed(trades, rejections, snapshot=message.get("type") == "snapshot")
 
 
 def _v2_trade(item: Any, received_us: int) -> TradeV2:

@@ -45,3 +45,5 @@ class Parsed(NamedTuple):
     trades: Sequence[TradeV2] = ()
     rejections: Sequence[Rejection] = ()
     controls: Sequence[Control] = ()
+    snapshot: bool = False
+    """Trades from the exchange's history (Kraken's snapshot on subscribe), not live: no latency figure."""

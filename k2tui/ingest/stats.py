@@ -78,8 +78,11 @@ class StreamStats:
     latencies_us: deque[int] = field(default_factory=lambda: deque(maxlen=LATENCY_SAMPLES))
     last_sequence: dict[str, int] = field(default_factory=dict)
 
-    def accept(self, trade: TradeV2, now: float) -> bool:
-        """Count a trade; False for a trade already seen (a replay), which must not go further."""
+    def accept(self, trade: TradeV2, now: float, *, live: bool = True) -> bool:
+        """Count a trade; False for a trade already seen (a replay), which must not go further.
+
+        Receive latency is kept for `live` trades only: history replayed on subscribe is old by design.
+        """
         sequence = trade.sequence_number
         if sequence is not None:
             last = self.last_sequence.get(trade.symbol)
@@ -95,7 +98,8 @@ class StreamStats:
             self.last_sequence[trade.symbol] = sequence
         self.trades += 1
         self.last_trade = trade
-        self.latencies_us.append(trade.ingestion_timestamp - trade.timestamp)
+        if live:
+            self.latencies_us.append(trade.ingestion_timestamp - trade.timestamp)
         return True
 
     def reconnected(self, reason: str, now: float) -> None:

@@ -189,3 +189,8 @@ def test_keepalive_pings_carry_fresh_request_ids() -> None:
     first, second = (msgspec.json.decode(V2.keepalive_message() or "") for _ in range(2))
     assert first["method"] == "ping" and second["req_id"] == first["req_id"] + 1
     assert msgspec.json.decode(V1.keepalive_message() or "")["event"] == "ping"
+
+
+def test_snapshot_trades_are_marked_as_history() -> None:
+    kinds = {json.loads(line)["type"]: V2.parse(line, NOW_US).snapshot for line in V2_TRADE_LINES}
+    assert kinds == {"snapshot": True, "update": False}
