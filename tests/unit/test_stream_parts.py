@@ -57,3 +57,19 @@ def test_symbol_lists_come_from_comma_separated_text(raw: str, expected: tuple[s
 def test_an_empty_symbol_list_is_an_error_naming_the_form() -> None:
     with pytest.raises(SettingsError, match="expected a list of names"):
         resolve_settings(env={"K2_BINANCE_SYMBOLS": " , "})
+
+
+def test_reconnect_backoff_doubles_is_capped_and_jittered() -> None:
+    from k2tui.config import StreamSettings
+    from k2tui.ingest.binance import BinanceProtocol
+    from k2tui.ingest.client import StreamClient
+
+    client = StreamClient(
+        BinanceProtocol("ws://x", ("BTCUSDT",)),
+        StreamSettings(backoff_initial=0.5, backoff_max=4.0),
+        lambda trades: None,
+    )
+    for failures, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (10, 4.0)):
+        delays = {client._backoff(failures) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(delays) > 40, "jittered, so reconnecting clients do not stampede together"
