@@ -9,6 +9,7 @@ trade, so a repeat gets the same id (and message_id).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -62,16 +63,40 @@ def _kraken_trade(
     )
 
 
-class KrakenV2Protocol:
+class _KrakenProtocol:
+    """What both Kraken versions share: naming, decoding with a refusal reason, and keepalive pings."""
+
     exchange = Exchange.KRAKEN
     name = "kraken"
+    _ping_keys: tuple[str, str]
+    """(the key naming the request, the key of its id): v2 says method/req_id, v1 event/reqid."""
+
+    def __init__(self, base_url: str, symbols: tuple[str, ...], spell: Callable[[str], str]) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.symbols = tuple(spell(s) for s in symbols)
+        self._ping_id = 1000
+        self._decoder = msgspec.json.Decoder()
+
+    def keepalive_message(self) -> str | None:
+        self._ping_id += 1
+        kind, request_id = self._ping_keys
+        return msgspec.json.encode({kind: "ping", request_id: self._ping_id}).decode()
+
+    def _decode(self, raw: str) -> tuple[Any, Parsed | None]:
+        """The message, or a Parsed refusal when it is not JSON."""
+        try:
+            return self._decoder.decode(raw), None
+        except msgspec.DecodeError as error:
+            return None, Parsed(rejections=[Rejection(f"not valid JSON ({error})", raw)])
+
+
+class KrakenV2Protocol(_KrakenProtocol):
+    _ping_keys = ("method", "req_id")
 
     def __init__(self, base_url: str, symbols: tuple[str, ...]) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.symbols = tuple(_v2_symbol(s) for s in symbols)
+        super().__init__(base_url, symbols, _v2_symbol)
         # Floats reach the hook as their exact text; ints stay int; strings stay str (and are refused).
-        self._decode = msgspec.json.Decoder(float_hook=Decimal).decode
-        self._ping_id = 1000
+        self._decoder = msgspec.json.Decoder(float_hook=Decimal)
 
     def url(self) -> str:
         return f"{self.base_url}/v2"
@@ -84,15 +109,10 @@ class KrakenV2Protocol:
         }
         return [msgspec.json.encode(request).decode()]
 
-    def keepalive_message(self) -> str | None:
-        self._ping_id += 1
-        return msgspec.json.encode({"method": "ping", "req_id": self._ping_id}).decode()
-
     def parse(self, raw: str, received_us: int) -> Parsed:
-        try:
-            message = self._decode(raw)
-        except msgspec.DecodeError as error:
-            return Parsed(rejections=[Rejection(f"not valid JSON ({error})", raw)])
+        message, refused = self._decode(raw)
+        if refused is not None:
+            return refused
         if not isinstance(message, dict):
             return Parsed(rejections=[Rejection("expected a JSON object from Kraken v2", raw)])
         channel = message.get("channel")
@@ -178,15 +198,11 @@ def _status_text(message: dict[str, Any]) -> str:
     return "status"
 
 
-class KrakenV1Protocol:
-    exchange = Exchange.KRAKEN
-    name = "kraken"
+class KrakenV1Protocol(_KrakenProtocol):
+    _ping_keys = ("event", "reqid")
 
     def __init__(self, base_url: str, symbols: tuple[str, ...]) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.symbols = tuple(_v1_pair(s) for s in symbols)
-        self._decode = msgspec.json.Decoder().decode
-        self._ping_id = 1000
+        super().__init__(base_url, symbols, _v1_pair)
 
     def url(self) -> str:
         return f"{self.base_url}/"
@@ -200,15 +216,10 @@ class KrakenV1Protocol:
         }
         return [msgspec.json.encode(request).decode()]
 
-    def keepalive_message(self) -> str | None:
-        self._ping_id += 1
-        return msgspec.json.encode({"event": "ping", "reqid": self._ping_id}).decode()
-
     def parse(self, raw: str, received_us: int) -> Parsed:
-        try:
-            message = self._decode(raw)
-        except msgspec.DecodeError as error:
-            return Parsed(rejections=[Rejection(f"not valid JSON ({error})", raw)])
+        message, refused = self._decode(raw)
+        if refused is not None:
+            return refused
         if isinstance(message, list):
             return _v1_trades(message, raw, received_us)
         if not isinstance(message, dict):
