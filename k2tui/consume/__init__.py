@@ -1,0 +1,1 @@
+"""Kafka → Iceberg, exactly once: the consumer, its sequence tracker, dead-letter queue and metrics."""

@@ -1,0 +1,65 @@
+"""The consumer's sequence tracker: gaps, replays and resets per exchange and symbol."""
+
+from k2tui.consume.sequence import SequenceKind, SequenceTracker
+
+
+def _kinds(tracker: SequenceTracker, ids: list[int], symbol: str = "BTCUSDT") -> list[SequenceKind]:
+    return [tracker.observe("BINANCE", symbol, i).kind for i in ids]
+
+
+def test_consecutive_ids_are_in_order() -> None:
+    assert _kinds(SequenceTracker(), [5, 6, 7]) == [
+        SequenceKind.FIRST,
+        SequenceKind.IN_ORDER,
+        SequenceKind.IN_ORDER,
+    ]
+
+
+def test_a_repeated_id_is_a_duplicate_not_a_gap() -> None:
+    tracker = SequenceTracker()
+    assert _kinds(tracker, [5, 6, 6, 5])[2:] == [SequenceKind.DUPLICATE, SequenceKind.DUPLICATE]
+    assert tracker.gap_count == 0
+
+
+def test_a_small_jump_is_a_small_gap_with_its_size() -> None:
+    tracker = SequenceTracker(large_gap=10)
+    tracker.observe("BINANCE", "BTCUSDT", 100)
+    event = tracker.observe("BINANCE", "BTCUSDT", 104)
+    assert event.kind is SequenceKind.SMALL_GAP and event.expected == 101 and event.size == 3
+    assert event.describe() == "small gap on BINANCE BTCUSDT: expected 101, got 104 (3 missing)"
+
+
+def test_a_jump_past_the_threshold_is_a_large_gap() -> None:
+    tracker = SequenceTracker(large_gap=10)
+    assert _kinds(tracker, [1, 50]) == [SequenceKind.FIRST, SequenceKind.LARGE_GAP]
+    assert tracker.gap_count == 1
+
+
+def test_an_older_unseen_id_is_out_of_order_then_a_duplicate() -> None:
+    tracker = SequenceTracker()
+    assert _kinds(tracker, [10, 13, 11, 11]) == [
+        SequenceKind.FIRST,
+        SequenceKind.SMALL_GAP,
+        SequenceKind.OUT_OF_ORDER,
+        SequenceKind.DUPLICATE,
+    ]
+
+
+def test_a_far_jump_backwards_is_a_reset_and_tracking_restarts() -> None:
+    tracker = SequenceTracker(reset_after=1000)
+    assert _kinds(tracker, [5_000_000, 3, 4]) == [
+        SequenceKind.FIRST,
+        SequenceKind.RESET,
+        SequenceKind.IN_ORDER,
+    ]
+    assert tracker.gap_count == 0
+
+
+def test_symbols_and_exchanges_are_tracked_apart() -> None:
+    tracker = SequenceTracker()
+    tracker.observe("BINANCE", "BTCUSDT", 1)
+    tracker.observe("KRAKEN", "BTCUSD", 900)
+    assert tracker.observe("BINANCE", "ETHUSDT", 2).kind is SequenceKind.FIRST
+    assert tracker.observe("BINANCE", "BTCUSDT", 2).kind is SequenceKind.IN_ORDER
+    assert tracker.observe("KRAKEN", "BTCUSD", 905).kind is SequenceKind.SMALL_GAP
+    assert tracker.gaps == {("KRAKEN", "BTCUSD"): 1}
