@@ -12,6 +12,7 @@ from k2tui.lake.table import (
     NAMESPACE,
     TABLE_IDENTIFIER,
     TRADES_V2_PARTITIONING,
+    TRADES_V2_PROPERTIES,
     TRADES_V2_SCHEMA,
     TRADES_V2_SORT_ORDER,
 )
@@ -33,8 +34,13 @@ def ensure_trades_table(catalog: SqlCatalog) -> tuple[Table, bool]:
             schema=TRADES_V2_SCHEMA,
             partition_spec=TRADES_V2_PARTITIONING,
             sort_order=TRADES_V2_SORT_ORDER,
-            properties={"format-version": "2", "write.parquet.compression-codec": "zstd"},
+            properties=TRADES_V2_PROPERTIES,
         )
     except TableAlreadyExistsError:
-        return catalog.load_table(TABLE_IDENTIFIER), False
+        table = catalog.load_table(TABLE_IDENTIFIER)
+        missing = {k: v for k, v in TRADES_V2_PROPERTIES.items() if table.properties.get(k) != v}
+        if missing:
+            with table.transaction() as change:
+                change.set_properties(missing)
+        return table, False
     return table, True

@@ -52,3 +52,11 @@ TRADES_V2_PARTITIONING = PartitionSpec(
 )
 
 TRADES_V2_SORT_ORDER = SortOrder(SortField(source_id=6, transform=IdentityTransform()))
+
+TRADES_V2_PROPERTIES = {
+    "format-version": "2",
+    "write.parquet.compression-codec": "zstd",
+    # pyiceberg would retry a conflicting commit itself, with the snapshot properties of the stale base,
+    # dropping another writer's offsets. The lake writer retries instead, merging them (writer.py).
+    "commit.retry.num-retries": "0",
+}
