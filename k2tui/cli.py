@@ -519,6 +519,88 @@ def _render_stream_report(report: Any) -> None:
         console.print(f"[red]{error}[/]")
 
 
+@cli.command()
+@click.option("--max-messages", type=click.IntRange(min=1), help="Stop after this many messages.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--flush-interval", default=5.0, show_default=True, help="Seconds before a partial batch is written."
+)
+@click.option("--group", default="k2-iceberg-writer-crypto-v2", show_default=True)
+@click.option(
+    "--topics",
+    default="market.crypto.trades.binance,market.crypto.trades.kraken",
+    show_default=True,
+    help="Comma-separated topics.",
+)
+@click.option(
+    "--from-beginning", is_flag=True, help="Where the group has no offset yet, start at the oldest."
+)
+@click.pass_obj
+def consume(
+    state: CliState,
+    max_messages: int | None,
+    batch_size: int,
+    flush_interval: float,
+    group: str,
+    topics: str,
+    from_beginning: bool,
+) -> None:
+    """Write trades from Kafka into market_data.trades_v2, exactly once.
+
+    Exit code 0 only when every consumed message was written, dead-lettered or dropped as a duplicate.
+    """
+    from k2tui.consume.consumer import IcebergConsumer
+    from k2tui.ingest.dlq import DeadLetterQueue
+    from k2tui.ingest.runner import dlq_dir
+    from k2tui.lake.catalog import ensure_trades_table, open_catalog
+
+    settings = state.resolve().settings
+    layout = LocalStack(settings).layout
+    table, _ = ensure_trades_table(open_catalog(layout))
+    consumer = IcebergConsumer(
+        bootstrap=layout.endpoints.kafka_bootstrap,
+        registry_url=layout.endpoints.registry_url,
+        table=table,
+        topics=[t.strip() for t in topics.split(",") if t.strip()],
+        dlq=DeadLetterQueue(dlq_dir(settings), "consumer"),
+        group=group,
+        batch_size=batch_size,
+        flush_interval=flush_interval,
+        max_messages=max_messages,
+        from_beginning=from_beginning,
+        on_event=lambda message: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}"),
+    )
+
+    async def run() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        return await consumer.run(stop)
+
+    stats = asyncio.run(run())
+    seconds = time.monotonic() - stats.started
+    p99 = stats.commit_p99()
+    complete = stats.accounted and stats.errors == 0
+    console.print("✓ Consumption complete!" if complete else "[red]✗ Consumption incomplete[/]")
+    console.print(
+        "\nStatistics:\n"
+        f"  Messages consumed: {stats.consumed}\n"
+        f"  Messages written: {stats.written}\n"
+        f"  Errors: {stats.errors}\n"
+        f"  Sequence gaps: {stats.sequence_gaps}\n"
+        f"  Duration: {seconds:.2f} seconds\n"
+        f"  Throughput: {stats.consumed / seconds if seconds else 0:.2f} msg/sec\n"
+        f"  Dead-lettered: {stats.dead_lettered}\n"
+        f"  Duplicates dropped: {stats.duplicates}\n"
+        f"  Snapshots added: {stats.snapshots}\n"
+        f"  Commit p99: {'n/a' if p99 is None else f'{p99 * 1000:.0f} ms'}",
+        highlight=False,
+    )
+    if not complete:
+        raise SystemExit(1)
+
+
 @cli.group(cls=FriendlyGroup)
 def validate() -> None:
     """Run the validation procedures; exit code 0 only when every check holds."""

@@ -160,7 +160,7 @@ def normalise_trade(event: BinanceTrade, received_us: int) -> TradeV2:
     symbol, side, vendor = _symbol_facts(event.s, event.m)
     trade_id = f"BINANCE-{exchange_trade_id(event.t, 'trade id `t`')}"
     return TradeV2(
-        message_id=message_id_for(trade_id),
+        message_id=message_id_for(symbol, trade_id),
         trade_id=trade_id,
         symbol=symbol,
         exchange=_BINANCE,

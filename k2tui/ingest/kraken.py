@@ -48,7 +48,7 @@ def _kraken_trade(
 ) -> TradeV2:
     base, quote = pair_assets(pair)
     return TradeV2(
-        message_id=message_id_for(trade_id),
+        message_id=message_id_for(base + quote, trade_id),
         trade_id=trade_id,
         symbol=base + quote,
         exchange=Exchange.KRAKEN,

@@ -52,7 +52,7 @@ def test_every_trade_sample_becomes_one_valid_v2_record(line: str) -> None:
         "event_type": "trade",
     }
     assert trade.ingestion_timestamp == NOW_US
-    assert trade.message_id == message_id_for(trade.trade_id)
+    assert trade.message_id == message_id_for(trade.symbol, trade.trade_id)
 
 
 @pytest.mark.parametrize("line", lines("binance_combined.jsonl"))
@@ -87,13 +87,18 @@ def test_the_same_trade_twice_gets_the_same_message_id() -> None:
     assert first.message_id == second.message_id
 
 
-def test_message_ids_are_version_3_uuids_of_the_trade_id() -> None:
+def test_message_ids_are_version_3_uuids_of_symbol_and_trade_id() -> None:
     import uuid
 
     from k2tui.ingest.fields import MESSAGE_ID_NAMESPACE
 
-    for trade_id in ("BINANCE-1", "KRAKEN-104622300", "KRAKEN-1795276800156000-0a1b2c3d4e5f"):
-        assert message_id_for(trade_id) == str(uuid.uuid3(uuid.UUID(bytes=MESSAGE_ID_NAMESPACE), trade_id))
+    namespace = uuid.UUID(bytes=MESSAGE_ID_NAMESPACE)
+    for symbol, trade_id in (("BTCUSDT", "BINANCE-1"), ("BTCUSD", "KRAKEN-1795276800156000-0a1b2c3d4e5f")):
+        assert message_id_for(symbol, trade_id) == str(uuid.uuid3(namespace, f"{symbol}/{trade_id}"))
+
+
+def test_the_same_trade_id_on_two_symbols_gets_two_message_ids() -> None:
+    assert message_id_for("BTCUSDT", "BINANCE-7") != message_id_for("ETHUSDT", "BINANCE-7")
 
 
 @pytest.mark.parametrize(("case", "raw"), malformed("binance"), ids=[c for c, _ in malformed("binance")])

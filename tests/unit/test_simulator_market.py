@@ -228,3 +228,17 @@ def test_malformed_cases_come_from_the_fixture_file_or_a_builtin_stand_in(
     }
     monkeypatch.setenv("K2TUI_FIXTURES_DIR", str(tmp_path))
     assert fixtures_dir() == tmp_path
+
+
+def test_an_unseeded_market_started_later_never_reuses_trade_ids() -> None:
+    import time
+
+    from k2tui.ingest.simulator.market import BINANCE_INSTRUMENTS, Market
+
+    first = Market(BINANCE_INSTRUMENTS, rate=10_000)
+    handed_out = {key: max(t.trade_id for t in ts) for key, ts in first.advance(0.02, 1).items() if ts}
+    time.sleep(0.05)  # less simulated time than real time, as when a simulator runs and is restarted
+    later = Market(BINANCE_INSTRUMENTS, rate=10_000)
+    for key, trades in later.advance(0.02, 2).items():
+        if trades and key in handed_out:
+            assert min(t.trade_id for t in trades) > handed_out[key]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,6 +112,10 @@ class _SymbolState:
     history: deque[SimTrade]
 
 
+ID_ANCHOR_S = 1_795_276_800  # 2026-11-21 16:00 UTC, the time of the fixture samples
+ID_CLOCK_PER_S = 20_000  # above MAX_RATE
+
+
 class Market:
     """Generates the trades of one exchange's symbols for each slice of time it is advanced by."""
 
@@ -122,8 +127,11 @@ class Market:
         self.bursting = False
         self.trades_generated = 0
         self._repeat = False
+        # Unseeded, ids carry on from where a market running since the anchor would be, faster than any
+        # rate the simulator allows, so a restarted simulator never hands out an id a second time.
+        later = 0 if seed is not None else max(0, int((time.time() - ID_ANCHOR_S) * ID_CLOCK_PER_S))
         self._symbols = {
-            i.key: _SymbolState(i, math.log(i.price), i.first_trade_id, deque(maxlen=HISTORY))
+            i.key: _SymbolState(i, math.log(i.price), i.first_trade_id + later, deque(maxlen=HISTORY))
             for i in instruments
         }
 

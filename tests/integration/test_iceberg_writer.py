@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from pyiceberg.exceptions import NoSuchTableError
 
+from k2tui.consume.writer import COMMIT_ID, LakeWriter, committed_offsets
 from k2tui.lake.catalog import open_catalog
 from k2tui.lake.table import (
     TRADES_V2_PARTITIONING,
@@ -14,7 +15,6 @@ from k2tui.lake.table import (
     TRADES_V2_SCHEMA,
     TRADES_V2_SORT_ORDER,
 )
-from k2tui.lake.writer import COMMIT_ID, LakeWriter, committed_offsets
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import TradeV2
 from k2tui.stack.supervisor import LocalStack
