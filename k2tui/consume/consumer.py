@@ -83,6 +83,7 @@ class IcebergConsumer:
         flush_interval: float = 5.0,
         max_messages: int | None = None,
         from_beginning: bool = False,
+        idle_stop: float | None = None,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -92,6 +93,8 @@ class IcebergConsumer:
         self.flush_interval = flush_interval
         self.max_messages = max_messages
         self.offset_reset = "earliest" if from_beginning else "latest"
+        self.idle_stop = idle_stop
+        self._last_message = time.monotonic()
         self.dlq = dlq
         self.on_event = on_event or (lambda message: None)
         self.stats = ConsumerStats()
@@ -140,6 +143,8 @@ class IcebergConsumer:
         return self.stats
 
     def _enough(self) -> bool:
+        if self.idle_stop is not None and time.monotonic() - self._last_message > self.idle_stop:
+            return True
         return self.max_messages is not None and self.stats.consumed >= self.max_messages
 
     def _room(self) -> int:
@@ -164,6 +169,7 @@ class IcebergConsumer:
 
     async def _take(self, tp: TopicPartition, message: Any) -> None:
         self.stats.consumed += 1
+        self._last_message = time.monotonic()
         self._next[tp] = message.offset + 1
         self._pending_commit = True
         trade = await self._decode(tp, message)
