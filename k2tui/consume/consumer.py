@@ -25,6 +25,7 @@ from pyiceberg.table import Table
 from k2tui.consume.sequence import GAP_KINDS, SequenceTracker
 from k2tui.consume.writer import LakeWriter
 from k2tui.ingest.dlq import DeadLetterQueue
+from k2tui.ingest.stats import percentile
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
 from k2tui.model.wire import AvroDecoder, WireFormatError
@@ -54,8 +55,7 @@ class ConsumerStats:
         return self.consumed == self.written + self.dead_lettered + self.duplicates
 
     def commit_p99(self) -> float | None:
-        ordered = sorted(self.commit_seconds)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else None
+        return percentile(self.commit_seconds, 0.99)
 
 
 class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]

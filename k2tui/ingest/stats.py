@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -108,7 +109,7 @@ class StreamStats:
 
     def snapshot(self, now: float | None = None) -> StreamSnapshot:
         now = time.time() if now is None else now
-        latencies = sorted(self.latencies_us)
+        p50, p99 = percentile(self.latencies_us, 0.50), percentile(self.latencies_us, 0.99)
         return StreamSnapshot(
             name=self.name,
             source=self.source,
@@ -126,14 +127,18 @@ class StreamStats:
             missing_trades=self.missing_trades,
             rate_1s=self.rate_meter.rate(1, now),
             rate_10s=self.rate_meter.rate(10, now),
-            latency_p50_ms=_percentile(latencies, 0.50) / 1000 if latencies else None,
-            latency_p99_ms=_percentile(latencies, 0.99) / 1000 if latencies else None,
+            latency_p50_ms=None if p50 is None else p50 / 1000,
+            latency_p99_ms=None if p99 is None else p99 / 1000,
             connect_seconds=self.connect_seconds,
             first_trade_seconds=self.first_trade_seconds,
         )
 
 
-def _percentile(ordered: list[int], q: float) -> float:
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The nearest-rank `q` quantile (0.99 for p99) of `values`, or None when there are none."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
     return float(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))])
 
 

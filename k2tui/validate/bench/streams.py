@@ -20,6 +20,7 @@ from k2tui.ingest.binance import BinanceProtocol
 from k2tui.ingest.kraken import KrakenV2Protocol
 from k2tui.ingest.producer import TradeProducer
 from k2tui.ingest.runner import SIMULATED, StreamReport, StreamRun, protocol_for
+from k2tui.ingest.stats import percentile
 from k2tui.stack.layout import StackLayout, throwaway_overrides
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.supervisor import LocalStack
@@ -171,9 +172,8 @@ async def _measure_pipeline(
         per_symbol = latency_rate / (SYMBOLS_PER_EXCHANGE * 2)
         (await http.post(f"{control}/set_rate", params={"rate": per_symbol})).raise_for_status()
         steady = await _pipeline_run(settings, port, seconds)
-    latencies = sorted(steady.producer.latencies_us) if steady.producer else []
-    p50 = latencies[len(latencies) // 2] / 1000 if latencies else float("nan")
-    p99 = latencies[int(len(latencies) * 0.99)] / 1000 if latencies else float("nan")
+    latencies = steady.producer.latencies_us if steady.producer else ()
+    p50, p99 = ((percentile(latencies, q) or float("nan")) / 1000 for q in (0.50, 0.99))
     acked = sustained.producer.acked if sustained.producer else 0
     return [
         BenchRow(
