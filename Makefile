@@ -32,6 +32,7 @@ test: lint
 bench: setup
 	$(BIN)/k2tui bench serde
 	$(BIN)/k2tui bench stack
+	$(BIN)/k2tui bench streams
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
