@@ -116,7 +116,7 @@ class IcebergConsumer:
             group_id=self.group,
             enable_auto_commit=False,
             auto_offset_reset=self.offset_reset,  # only where neither Iceberg nor Kafka has an offset
-            session_timeout_ms=10_000,
+            session_timeout_ms=6_000,  # tansu completes a join after half of it
             heartbeat_interval_ms=1_000,
             max_poll_records=self.batch_size,
         )
