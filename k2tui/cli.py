@@ -20,7 +20,7 @@ from rich.table import Table
 from k2tui import __version__
 from k2tui.config import Resolution, SettingsError, parse_assignment, resolve_settings
 from k2tui.stack.binaries import MissingBinaryError
-from k2tui.stack.registry.server import PortInUseError
+from k2tui.stack.registry.server import PortInUseError, bind_socket
 from k2tui.stack.supervisor import FaultAction, LocalStack, PartitionMode, ServiceState, StackError
 
 console = Console()
@@ -535,6 +535,7 @@ def _render_stream_report(report: Any) -> None:
 @click.option(
     "--from-beginning", is_flag=True, help="Where the group has no offset yet, start at the oldest."
 )
+@click.option("--metrics-port", type=click.IntRange(1024, 32767), help="Serve Prometheus /metrics here.")
 @click.pass_obj
 def consume(
     state: CliState,
@@ -544,6 +545,7 @@ def consume(
     group: str,
     topics: str,
     from_beginning: bool,
+    metrics_port: int | None,
 ) -> None:
     """Write trades from Kafka into market_data.trades_v2, exactly once.
 
@@ -570,6 +572,9 @@ def consume(
         from_beginning=from_beginning,
         on_event=lambda message: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}"),
     )
+    if metrics_port is not None:
+        bind_socket("127.0.0.1", metrics_port, setting="--metrics-port").close()
+        consumer.metrics.serve(metrics_port)
 
     async def run() -> Any:
         stop = asyncio.Event()

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from pyiceberg.table import Table
 
+from k2tui.consume.metrics import ConsumerMetrics
 from k2tui.consume.sequence import GAP_KINDS, SequenceTracker
 from k2tui.consume.writer import LakeWriter
 from k2tui.ingest.dlq import DeadLetterQueue
@@ -84,6 +85,7 @@ class IcebergConsumer:
         max_messages: int | None = None,
         from_beginning: bool = False,
         idle_stop: float | None = None,
+        metrics: ConsumerMetrics | None = None,
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -98,6 +100,9 @@ class IcebergConsumer:
         self.dlq = dlq
         self.on_event = on_event or (lambda message: None)
         self.stats = ConsumerStats()
+        self.metrics = metrics or ConsumerMetrics()
+        self._batch_topics: Counter[str] = Counter()
+        self._written_next: dict[TopicPartition, int] = {}
         self.sequences = SequenceTracker()
         self._writer = LakeWriter(table, group)
         self._registry = RegistryClient(registry_url)
@@ -130,6 +135,7 @@ class IcebergConsumer:
                 for tp, messages in polled.items():
                     for message in messages:
                         await self._take(tp, message)
+                self._measure_lag(consumer)
                 if (
                     len(self._batch) >= self.batch_size
                     or time.monotonic() - self._last_flush >= self.flush_interval
@@ -141,6 +147,14 @@ class IcebergConsumer:
                 await consumer.stop()
             self._registry.close()
         return self.stats
+
+    def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Log end (the fetch's high watermark, which tansu reports right) minus the next offset to write."""
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            written = self._written_next.get(tp)
+            if end is not None and written is not None:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - written))
 
     def _enough(self) -> bool:
         if self.idle_stop is not None and time.monotonic() - self._last_message > self.idle_stop:
@@ -169,6 +183,7 @@ class IcebergConsumer:
 
     async def _take(self, tp: TopicPartition, message: Any) -> None:
         self.stats.consumed += 1
+        self.metrics.consumed.labels(tp.topic).inc()
         self._last_message = time.monotonic()
         self._next[tp] = message.offset + 1
         self._pending_commit = True
@@ -182,9 +197,11 @@ class IcebergConsumer:
             event = self.sequences.observe(trade.exchange.value, trade.symbol, trade.sequence_number)
             if event.kind in GAP_KINDS:
                 self.stats.sequence_gaps += 1
+                self.metrics.gaps.labels(event.exchange, event.symbol).inc()
                 log.warning("sequence %s", event.describe())
         self._batch.append(trade)
         self._batch_ids.add(trade.message_id)
+        self._batch_topics[tp.topic] += 1
 
     async def _decode(self, tp: TopicPartition, message: Any) -> TradeV2 | None:
         raw: bytes = message.value or b""
@@ -207,6 +224,8 @@ class IcebergConsumer:
 
     def _dead_letter(self, tp: TopicPartition, message: Any, reason: str, kind: str, datum: Any) -> None:
         self.stats.dead_lettered += 1
+        self.metrics.dead_letters.labels(kind).inc()
+        self.metrics.errors.labels(kind).inc()
         self.dlq.put(
             reason,
             message.value or b"",
@@ -229,12 +248,18 @@ class IcebergConsumer:
             self.stats.written += result.records
             self.stats.snapshots += 1
             self.stats.commit_seconds.append(result.seconds)
+            self.metrics.write_seconds.observe(result.seconds)
+            self.metrics.batch_size.observe(result.records)
+            for topic, count in self._batch_topics.items():
+                self.metrics.written.labels(topic).inc(count)
             for message_id in self._batch_ids:
                 self._recent_ids[message_id] = None
             while len(self._recent_ids) > RECENT_MESSAGE_IDS:
                 self._recent_ids.popitem(last=False)
-        self._batch, self._batch_ids = [], set()
+        self._batch, self._batch_ids, self._batch_topics = [], set(), Counter()
         assert self._consumer is not None
         await self._consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in self._next.items()})
+        self._written_next.update(self._next)
         self._next = {}
         self._pending_commit = False
+        self._measure_lag(self._consumer)

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from pyiceberg.exceptions import NoSuchTableError
@@ -20,6 +21,7 @@ from k2tui.model.samples import sample_trades
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import TradeV2
 from k2tui.model.wire import AvroEncoder
+from k2tui.stack.ports import find_free_port
 from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import LocalStack
 
@@ -138,8 +140,20 @@ async def test_bad_messages_go_to_the_dlq_with_their_bytes_and_the_rest_is_writt
     trades = list(sample_trades(50, seed=23))
     garbage = [b"\x00\x00\x00\x00\x01not avro", b"plain text, no magic byte"]
     await _produce(stack, topic, trades, garbage)
-    stats = await _consumer(stack, table, topic, tmp_path, max_messages=52).run(asyncio.Event())
+    consumer = _consumer(stack, table, topic, tmp_path, max_messages=52)
+    port = find_free_port()
+    consumer.metrics.serve(port)
+    stats = await consumer.run(asyncio.Event())
     assert (stats.written, stats.dead_lettered) == (50, 2) and stats.accounted
     letters = list(read_dead_letters(tmp_path / "dlq"))
     assert sorted(letter.raw_bytes() for letter in letters) == sorted(garbage)
     assert all(letter.context["topic"] == topic and "offset" in letter.context for letter in letters)
+
+    async with httpx.AsyncClient(timeout=5) as http:
+        scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert f'k2_messages_consumed_total{{topic="{topic}"}} 52.0' in scraped
+    assert f'k2_messages_written_total{{topic="{topic}"}} 50.0' in scraped
+    assert 'k2_dlq_messages_total{reason="WireFormatError"} 2.0' in scraped
+    assert "k2_iceberg_write_duration_seconds_bucket" in scraped and "k2_batch_size_count 1.0" in scraped
+    assert f'k2_consumer_lag{{partition="0",topic="{topic}"}} 0.0' in scraped
+    assert "process_resident_memory_bytes" in scraped
