@@ -20,8 +20,10 @@ from rich.table import Table
 from k2tui import __version__
 from k2tui.config import Resolution, SettingsError, parse_assignment, resolve_settings
 from k2tui.stack.binaries import MissingBinaryError
+from k2tui.stack.layout import StackLayout
+from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.server import PortInUseError, bind_socket
-from k2tui.stack.supervisor import FaultAction, LocalStack, PartitionMode, ServiceState, StackError
+from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState, StackError
 
 console = Console()
 
@@ -158,7 +160,7 @@ def up(state: CliState) -> None:
     if created:
         console.print("  [bold]catalog[/]: created market_data.trades_v2")
     console.print(f"Ready in {report.total_s:.1f} s.")
-    _render_status(stack)
+    _render_status(stack, stack.status())
 
 
 @cli.command()
@@ -202,7 +204,7 @@ def status(state: CliState, as_json: bool) -> None:
 
 _STATE_STYLE = {
     ServiceState.READY: "green",
-    ServiceState.STARTING: "yellow",
+    ServiceState.NOT_READY: "yellow",
     ServiceState.PAUSED: "magenta",
     ServiceState.PARTITIONED: "magenta",
     ServiceState.STOPPED: "dim",
@@ -211,7 +213,7 @@ _STATE_STYLE = {
 }
 
 
-def _render_status(stack: LocalStack, statuses: list[Any] | None = None) -> None:
+def _render_status(stack: LocalStack, statuses: list[Any]) -> None:
     table = Table(title=f"k2tui stack ({stack.backend} backend, {stack.layout.home})")
     for column, justify in (
         ("service", "left"),
@@ -223,7 +225,7 @@ def _render_status(stack: LocalStack, statuses: list[Any] | None = None) -> None
         ("detail", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for s in statuses if statuses is not None else stack.status():
+    for s in statuses:
         table.add_row(
             s.name,
             f"[{_STATE_STYLE[s.state]}]{s.state.value}[/]",
@@ -253,7 +255,7 @@ def logs(state: CliState, service: str, follow: bool, lines: int) -> None:
     for line in stack.last_log_lines(service, lines):
         click.echo(line)
     if follow:
-        _follow(Path(stack.log_file(service)))
+        _follow(stack.log_file(service))
 
 
 def _follow(path: Path) -> None:
@@ -285,8 +287,8 @@ def restart(state: CliState, service: str) -> None:
 @click.argument("action", type=click.Choice([a.value for a in FaultAction]))
 @click.option(
     "--mode",
-    type=click.Choice([m.value for m in PartitionMode]),
-    default=PartitionMode.BLACKHOLE.value,
+    type=click.Choice([m.value for m in Mode if m is not Mode.PASS]),
+    default=Mode.BLACKHOLE.value,
     show_default=True,
     help="How a partition behaves: hang, reset connections, or add latency.",
 )
@@ -296,7 +298,7 @@ def fault(state: CliState, service: str, action: str, mode: str, delay_ms: int) 
     """Inject or heal a fault: stop, start, kill, pause, resume, partition, heal."""
     stack = _stack(state)
     message = stack.fault(
-        service, FaultAction(action), mode=PartitionMode(mode), delay_ms=delay_ms, progress=_print_progress
+        service, FaultAction(action), mode=Mode(mode), delay_ms=delay_ms, progress=_print_progress
     )
     console.print(message)
 
@@ -386,14 +388,12 @@ async def _stream(
     rate: float,
 ) -> Any:
     from k2tui.ingest.dlq import DeadLetterQueue
-    from k2tui.ingest.producer import TradeProducer
-    from k2tui.ingest.runner import dlq_dir, plan_sources, stream_trades
-    from k2tui.stack.layout import StackLayout
+    from k2tui.ingest.runner import SourceUnreachableError, dlq_dir, plan_sources, producer_for, stream_trades
     from k2tui.stack.probes import NotReady, kafka_metadata
 
     try:
         plan = await plan_sources(settings, exchanges, source=source, fallback=fallback)
-    except RuntimeError as error:
+    except SourceUnreachableError as error:
         raise click.ClickException(str(error)) from error
     for note in plan.notes:
         console.print(f"[yellow]{note}[/]")
@@ -406,13 +406,7 @@ async def _stream(
             raise click.ClickException(
                 f"Kafka is not reachable ({error}); start the stack with `k2tui up`, or pass --no-kafka"
             ) from error
-        producer = TradeProducer(
-            endpoints.kafka_bootstrap,
-            endpoints.registry_url,
-            partitions=settings.streams.partitions,
-            buffer_limit=settings.streams.producer_buffer,
-            dlq=DeadLetterQueue(dlq_dir(settings), "producer"),
-        )
+        producer = producer_for(settings, dlq=DeadLetterQueue(dlq_dir(settings), "producer"))
     shown = ", ".join(f"{e} ({origin})" for e, origin in plan.sources.items())
     console.print(f"Streaming {shown}{' into Kafka' if to_kafka else ''}; Ctrl-C stops.")
     loop = asyncio.get_running_loop()
@@ -431,9 +425,7 @@ async def _stream(
             duration=duration,
             sim_rate=rate,
             on_trades=None if to_kafka else _print_trades,
-            on_event=lambda name, message: console.print(
-                f"[dim]{time.strftime('%H:%M:%S')}[/] {name}: {message}"
-            ),
+            on_event=lambda name, message: _stamped(f"{name}: {message}"),
             on_run=watch,
         )
     finally:
@@ -449,16 +441,20 @@ async def _report_every(run: Any, producer: Any, seconds: float) -> None:
         for client in run.clients:
             s = client.stats.snapshot()
             p99 = "" if s.latency_p99_ms is None else f", p99 {s.latency_p99_ms:.1f} ms"
-            console.print(
-                f"[dim]{time.strftime('%H:%M:%S')}[/] {s.name} [{s.source}] {s.state.value}: "
-                f"{s.rate_10s:,.1f} trades/s, {s.trades:,} trades, {s.gaps} gaps, "
-                f"{s.reconnects} reconnects{p99}"
+            _stamped(
+                f"{s.name} [{s.source}] {s.state.value}: {s.rate_10s:,.1f} trades/s, {s.trades:,} trades, "
+                f"{s.gaps} gaps, {s.reconnects} reconnects{p99}"
             )
         if producer is not None:
-            console.print(
-                f"[dim]{time.strftime('%H:%M:%S')}[/] kafka: {producer.stats.acked:,} acked, "
-                f"{producer.buffered:,} buffered{'' if producer.stats.kafka_up else ' (Kafka unavailable)'}"
+            _stamped(
+                f"kafka: {producer.stats.acked:,} acked, {producer.buffered:,} buffered"
+                + ("" if producer.stats.kafka_up else " (Kafka unavailable)")
             )
+
+
+def _stamped(message: str) -> None:
+    """An event line, prefixed with the local time."""
+    console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}")
 
 
 def _print_trades(trades: Any) -> None:
@@ -557,7 +553,7 @@ def consume(
     from k2tui.lake.catalog import ensure_trades_table, open_catalog
 
     settings = state.resolve().settings
-    layout = LocalStack(settings).layout
+    layout = StackLayout(settings)
     table, _ = ensure_trades_table(open_catalog(layout))
     consumer = IcebergConsumer(
         bootstrap=layout.endpoints.kafka_bootstrap,
@@ -570,7 +566,7 @@ def consume(
         flush_interval=flush_interval,
         max_messages=max_messages,
         from_beginning=from_beginning,
-        on_event=lambda message: console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}"),
+        on_event=_stamped,
     )
     if metrics_port is not None:
         bind_socket("127.0.0.1", metrics_port, setting="--metrics-port").close()

@@ -145,6 +145,16 @@ class Settings:
     streams: StreamSettings = field(default_factory=StreamSettings)
 
 
+def env_var_for(key: str) -> str:
+    """``stack.kafka_port`` → ``K2_STACK_KAFKA_PORT``."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def setting_label(key: str) -> str:
+    """How an error names a setting a user can change: the key and its environment variable."""
+    return f"{key} ({env_var_for(key)})"
+
+
 class SettingsError(ValueError):
     """A setting that is unknown or has a value of the wrong form."""
 
@@ -157,7 +167,7 @@ class SettingSpec:
 
     @property
     def env_var(self) -> str:
-        return ENV_PREFIX + self.key.replace(".", "_").upper()
+        return env_var_for(self.key)
 
     @property
     def section(self) -> str:

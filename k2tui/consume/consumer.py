@@ -111,7 +111,6 @@ class IcebergConsumer:
         self._batch_ids: set[str] = set()
         self._recent_ids: OrderedDict[str, None] = OrderedDict()
         self._next: dict[TopicPartition, int] = {}
-        self._pending_commit = False
         self._consumer: AIOKafkaConsumer | None = None
         self._last_flush = time.monotonic()
 
@@ -186,7 +185,6 @@ class IcebergConsumer:
         self.metrics.consumed.labels(tp.topic).inc()
         self._last_message = time.monotonic()
         self._next[tp] = message.offset + 1
-        self._pending_commit = True
         trade = await self._decode(tp, message)
         if trade is None:
             return
@@ -240,7 +238,7 @@ class IcebergConsumer:
     async def flush(self) -> None:
         """Append the batch with its offsets (if it has records), then commit the offsets to Kafka."""
         self._last_flush = time.monotonic()
-        if not self._pending_commit:
+        if not self._next:  # nothing consumed since the last flush
             return
         offsets = {(tp.topic, tp.partition): offset for tp, offset in self._next.items()}
         if self._batch:
@@ -261,5 +259,4 @@ class IcebergConsumer:
         await self._consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in self._next.items()})
         self._written_next.update(self._next)
         self._next = {}
-        self._pending_commit = False
         self._measure_lag(self._consumer)

@@ -58,7 +58,11 @@ def carried_properties(table: Table) -> dict[str, str]:
 
 def committed_offsets(table: Table, group: str) -> dict[TopicPartition, int]:
     """The next offset to consume per partition, as Iceberg recorded it for `group`."""
-    text = carried_properties(table).get(offsets_key(group))
+    return _recorded(carried_properties(table), group)
+
+
+def _recorded(properties: dict[str, str], group: str) -> dict[TopicPartition, int]:
+    text = properties.get(offsets_key(group))
     return _decode_offsets(text) if text else {}
 
 
@@ -108,7 +112,7 @@ class LakeWriter:
         commit_id = str(uuid.uuid4())
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             properties = carried_properties(self.table)
-            merged = committed_offsets(self.table, self.group) | offsets
+            merged = _recorded(properties, self.group) | offsets
             properties[offsets_key(self.group)] = _encode_offsets(merged)
             properties[COMMIT_ID] = commit_id
             try:

@@ -73,7 +73,6 @@ class StreamClient:
         self.on_event = on_event or (lambda _stream, _message: None)
         self._stop = asyncio.Event()
         self._started = time.monotonic()
-        self._connection: ClientConnection | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,7 +125,6 @@ class StreamClient:
             close_timeout=2,
             compression=None,
         ) as connection:
-            self._connection = connection
             self.stats.connect_seconds = time.monotonic() - opened
             self.stats.state = StreamState.SUBSCRIBING
             for request in self.protocol.subscribe_messages():
@@ -137,7 +135,6 @@ class StreamClient:
                 await self._read(connection, pending, stop_task)
             finally:
                 stop_task.cancel()
-                self._connection = None
 
     async def _read(
         self, connection: ClientConnection, pending: set[str], stop_task: asyncio.Future[bool]

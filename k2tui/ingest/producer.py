@@ -47,7 +47,6 @@ def subject_for(topic: str) -> str:
 
 @dataclass
 class ProducerStats:
-    submitted: int = 0
     acked: int = 0
     overflowed: int = 0
     abandoned: int = 0
@@ -88,22 +87,23 @@ class TradeProducer:
 
     def submit(self, trades: Sequence[TradeV2]) -> None:
         """Queue trades for Kafka (never blocks); what the buffer cannot hold goes to the DLQ."""
-        room = self.buffer_limit - len(self._buffer)
-        self._buffer.extend(trades[:room] if room < len(trades) else trades)
-        self.stats.submitted += min(len(trades), max(room, 0))
-        for trade in trades[max(room, 0) :]:
-            self._overflow(trade)
+        room = max(0, self.buffer_limit - len(self._buffer))
+        self._buffer.extend(trades[:room])
+        if len(trades) > room:
+            reason = (
+                f"producer buffer full ({self.buffer_limit:,} trades, streams.producer_buffer) while "
+                f"{'Kafka' if self.stats.registry_up else 'the Schema Registry'} was unavailable "
+                f"({self.stats.last_error})"
+            )
+            self.stats.overflowed += self._dead_letter(trades[room:], reason)
         self._has_work.set()
 
-    def _overflow(self, trade: TradeV2) -> None:
-        self.stats.overflowed += 1
-        reason = (
-            f"producer buffer full ({self.buffer_limit:,} trades, streams.producer_buffer) while "
-            f"{'Kafka' if self.stats.registry_up else 'the Schema Registry'} was unavailable "
-            f"({self.stats.last_error})"
-        )
+    def _dead_letter(self, trades: Sequence[TradeV2], reason: str) -> int:
+        """Report trades Kafka will not get: each to the DLQ with the reason. Returns how many."""
         if self.dlq is not None:
-            self.dlq.put(reason, msgspec.json.encode(trade), topic=TOPICS[trade.exchange])
+            for trade in trades:
+                self.dlq.put(reason, msgspec.json.encode(trade), topic=TOPICS[trade.exchange])
+        return len(trades)
 
     async def run(self, stop: asyncio.Event, *, drain_timeout: float = 10.0) -> None:
         """Send until `stop` is set and the buffer is empty.
@@ -123,7 +123,8 @@ class TradeProducer:
                     return
                 if self._producer is None:
                     if not await self._prepare():
-                        await _wait(stop, RETRY_S) if stopped_at is None else await asyncio.sleep(RETRY_S)
+                        # Once stopped, `stop` is set and would not wait at all.
+                        await (asyncio.sleep(RETRY_S) if stopped_at is not None else _wait(stop, RETRY_S))
                     continue
                 if not self._buffer:
                     self._has_work.clear()
@@ -136,19 +137,15 @@ class TradeProducer:
                     await self._producer.stop()
 
     def _abandon(self) -> None:
-        for trade in self._buffer:
-            self.stats.abandoned += 1
-            reason = (
-                f"stream stopped before Kafka took this trade: {self.stats.last_error or 'no error seen'}"
-            )
-            if self.dlq is not None:
-                self.dlq.put(reason, msgspec.json.encode(trade), topic=TOPICS[trade.exchange])
+        reason = f"stream stopped before Kafka took this trade: {self.stats.last_error or 'no error seen'}"
+        self.stats.abandoned += self._dead_letter(list(self._buffer), reason)
         self._buffer.clear()
 
     async def _prepare(self) -> bool:
         """Register the schema for both topics, create the topics, start the Kafka client."""
         try:
-            await asyncio.to_thread(self._register)
+            if not self._encoders:  # registered once; a retry for Kafka's sake does not ask again
+                await asyncio.to_thread(self._register)
             self.stats.registry_up = True
         except RegistryUnavailableError as error:
             self.stats.registry_up = False
@@ -174,13 +171,15 @@ class TradeProducer:
         return True
 
     def _register(self) -> None:
+        encoders = {}
         with RegistryClient(self.registry_url) as registry:
             for exchange, topic in TOPICS.items():
                 try:
                     schema_id = registry.register(subject_for(topic), trade_v2_schema_text())
                 except RegistryRequestError as error:
                     raise RuntimeError(f"the registry refused the v2 schema for {topic}: {error}") from error
-                self._encoders[exchange] = AvroEncoder(schema_id, trade_v2_schema())
+                encoders[exchange] = AvroEncoder(schema_id, trade_v2_schema())
+        self._encoders = encoders  # all or nothing, so a half-registered set is never taken as done
 
     async def _create_topics(self) -> None:
         admin = AIOKafkaAdminClient(

@@ -19,12 +19,13 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from k2tui.config import Settings
 from k2tui.ingest.binance import BinanceProtocol
-from k2tui.ingest.client import ExchangeProtocol, StreamClient, SubscriptionError
+from k2tui.ingest.client import ExchangeProtocol, StreamClient
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.kraken import KrakenV1Protocol, KrakenV2Protocol
 from k2tui.ingest.producer import ProducerStats, TradeProducer
 from k2tui.ingest.stats import StreamSnapshot
 from k2tui.model.trade import TradeV2
+from k2tui.stack.layout import StackLayout
 
 EXCHANGES = ("binance", "kraken")
 SIMULATED = "SIMULATED"
@@ -118,7 +119,6 @@ class StreamRun:
             asyncio.create_task(self.producer.run(producer_stop)) if self.producer is not None else None
         )
         client_tasks = [asyncio.create_task(client.run()) for client in self.clients]
-        errors: list[str] = []
         enough = asyncio.create_task(self._enough.wait())
         try:
             waiting = {enough, *client_tasks}
@@ -130,15 +130,11 @@ class StreamRun:
                 )
                 if not done:
                     break
-                errors.extend(_failure(task) for task in done if task is not enough and _failure(task))
         finally:
             enough.cancel()
             for client in self.clients:
                 client.stop()
             results = await asyncio.gather(*client_tasks, return_exceptions=True)
-            errors.extend(
-                str(r) for r in results if isinstance(r, SubscriptionError) and str(r) not in errors
-            )
             producer_stop.set()
             if producer_task is not None:
                 await producer_task
@@ -147,15 +143,20 @@ class StreamRun:
             producer=self.producer.stats if self.producer is not None else None,
             seconds=time.monotonic() - began,
             trades=self.trades,
-            errors=errors,
+            errors=[str(result) for result in results if isinstance(result, Exception)],
         )
 
 
-def _failure(task: asyncio.Task[object]) -> str:
-    if task.cancelled():
-        return ""
-    error = task.exception()
-    return str(error) if error is not None else ""
+def producer_for(settings: Settings, *, dlq: DeadLetterQueue | None = None) -> TradeProducer:
+    """A producer into the stack's Kafka and registry, sized by the stream settings."""
+    endpoints = StackLayout(settings).endpoints
+    return TradeProducer(
+        endpoints.kafka_bootstrap,
+        endpoints.registry_url,
+        partitions=settings.streams.partitions,
+        buffer_limit=settings.streams.producer_buffer,
+        dlq=dlq,
+    )
 
 
 @contextlib.asynccontextmanager

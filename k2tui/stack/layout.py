@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from k2tui.config import Settings
+from k2tui.config import Settings, setting_label
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -35,6 +35,7 @@ WEED_PORTS = (
     "admin.port",
     "metricsPort",
 )
+INTERNAL_PORTS_SETTING = setting_label("stack.internal_port_base")
 # weed's maintenance worker always dials the admin gRPC port at admin.port + 10000, whatever is set.
 WEED_ADMIN_GRPC_OFFSET = 10000
 
@@ -98,10 +99,9 @@ class StackLayout:
         return {flag: self.internal(offset + i) for i, flag in enumerate(WEED_PORTS)}
 
     def weed_claims(self, offset: int) -> list[PortClaim]:
-        setting = "stack.internal_port_base (K2_STACK_INTERNAL_PORT_BASE)"
         ports = self.weed_ports(offset)
-        claims = [PortClaim(port, setting) for port in ports.values()]
-        claims.append(PortClaim(ports["admin.port"] + WEED_ADMIN_GRPC_OFFSET, setting))
+        claims = [PortClaim(port, INTERNAL_PORTS_SETTING) for port in ports.values()]
+        claims.append(PortClaim(ports["admin.port"] + WEED_ADMIN_GRPC_OFFSET, INTERNAL_PORTS_SETTING))
         return claims
 
     @property
@@ -115,10 +115,6 @@ class StackLayout:
     @property
     def lake_s3_port(self) -> int:
         return self.weed_ports(LAKE_STORE_OFFSET)["s3.port"]
-
-    @property
-    def broker_s3_port(self) -> int:
-        return self.weed_ports(BROKER_STORE_OFFSET)["s3.port"]
 
     @property
     def catalog_uri(self) -> str:

@@ -33,7 +33,6 @@ class ProcessRecord:
     pid: int
     create_time: float
     cmdline: tuple[str, ...]
-    started_at: float
 
     def find(self) -> psutil.Process | None:
         """The live process if it is still the one we started, else None."""
@@ -64,13 +63,11 @@ class ProcessRecord:
         process = self.find()
         return process is not None and process.status() == psutil.STATUS_STOPPED
 
-    def rss_bytes(self) -> int | None:
-        process = self.find()
-        if process is None:
-            return None
-        with contextlib.suppress(psutil.Error):
-            return int(process.memory_info().rss)
-        return None
+
+def rss_bytes(process: psutil.Process) -> int | None:
+    with contextlib.suppress(psutil.Error):
+        return int(process.memory_info().rss)
+    return None
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,7 @@ def _record_after_exec(pid: int, command: tuple[str, ...], timeout: float = 2.0)
             # Gone already: the record matches no live process and the exit file says why.
             break
         time.sleep(0.005)
-    return ProcessRecord(pid, create_time, command, time.time())
+    return ProcessRecord(pid, create_time, command)
 
 
 def _wait_for_pid(pid_file: Path, timeout: float = 5.0) -> int:

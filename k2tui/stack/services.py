@@ -10,11 +10,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from k2tui.config import setting_label
 from k2tui.stack import binaries
 from k2tui.stack.layout import (
     BROKER_BUCKET,
     BROKER_STORE_OFFSET,
     HOST,
+    INTERNAL_PORTS_SETTING,
     LAKE_STORE_OFFSET,
     REGION,
     PortClaim,
@@ -136,9 +138,9 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
         proxy_route="object-store",
     )
     routes = {
-        "broker": (stack.kafka_port, layout.broker_port, "stack.kafka_port (K2_STACK_KAFKA_PORT)"),
-        "registry": (settings.registry.port, registry_internal, "registry.port (K2_REGISTRY_PORT)"),
-        "object-store": (stack.s3_port, layout.lake_s3_port, "stack.s3_port (K2_STACK_S3_PORT)"),
+        "broker": (stack.kafka_port, layout.broker_port, setting_label("stack.kafka_port")),
+        "registry": (settings.registry.port, registry_internal, setting_label("registry.port")),
+        "object-store": (stack.s3_port, layout.lake_s3_port, setting_label("stack.s3_port")),
     }
     proxy = ServiceSpec(
         name="proxy",
@@ -153,11 +155,10 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
         probe=http_ok(f"http://{HOST}:{stack.proxy_control_port}/routes"),
         address=f"{HOST}:{stack.proxy_control_port}",
         ports=[
-            PortClaim(stack.proxy_control_port, "stack.proxy_control_port (K2_STACK_PROXY_CONTROL_PORT)"),
+            PortClaim(stack.proxy_control_port, setting_label("stack.proxy_control_port")),
             *(PortClaim(listen, setting) for listen, _, setting in routes.values()),
         ],
     )
-    internal = "stack.internal_port_base (K2_STACK_INTERNAL_PORT_BASE)"
     broker = ServiceSpec(
         name="broker",
         role="Kafka-protocol broker (tansu), log kept in its own object store",
@@ -170,7 +171,7 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
         ],
         probe=kafka_metadata(endpoints.kafka_bootstrap),
         address=endpoints.kafka_bootstrap,
-        ports=[PortClaim(layout.broker_port, internal)],
+        ports=[PortClaim(layout.broker_port, INTERNAL_PORTS_SETTING)],
         env={
             "AWS_ACCESS_KEY_ID": stack.s3_access_key,
             "AWS_SECRET_ACCESS_KEY": stack.s3_secret_key,
@@ -198,7 +199,7 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
         ],
         probe=http_ok(f"{endpoints.registry_url}/subjects"),
         address=endpoints.registry_url.removeprefix("http://"),
-        ports=[PortClaim(registry_internal, internal)],
+        ports=[PortClaim(registry_internal, INTERNAL_PORTS_SETTING)],
         after=("proxy",),
         proxy_route="registry",
     )
@@ -241,7 +242,7 @@ def _prometheus(layout: StackLayout, specs: list[ServiceSpec]) -> ServiceSpec:
         ],
         probe=http_ok(f"http://{HOST}:{port}/-/ready"),
         address=f"{HOST}:{port}",
-        ports=[PortClaim(port, "stack.prometheus_port (K2_STACK_PROMETHEUS_PORT)")],
+        ports=[PortClaim(port, setting_label("stack.prometheus_port"))],
         unavailable=None
         if program is not None
         else f"prometheus is not installed; install it with: {binaries.PROMETHEUS_INSTALL_HINT}",

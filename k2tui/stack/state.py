@@ -27,7 +27,7 @@ class StackState:
         return self.services.get(name)
 
 
-def _load(path: Path) -> StackState:
+def read_state(path: Path) -> StackState:
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
@@ -37,13 +37,9 @@ def _load(path: Path) -> StackState:
     services = {}
     for name, entry in raw.get("services", {}).items():
         process = entry["process"]
-        process["cmdline"] = tuple(process["cmdline"])
-        services[name] = ServiceRecord(ProcessRecord(**process), entry.get("stopped", False))
+        record = ProcessRecord(process["pid"], process["create_time"], tuple(process["cmdline"]))
+        services[name] = ServiceRecord(record, entry.get("stopped", False))
     return StackState(services)
-
-
-def read_state(path: Path) -> StackState:
-    return _load(path)
 
 
 @contextlib.contextmanager
@@ -52,7 +48,7 @@ def locked_state(path: Path) -> Iterator[StackState]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / (path.name + ".lock")).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        state = _load(path)
+        state = read_state(path)
         try:
             yield state
         finally:

@@ -23,7 +23,16 @@ from k2tui.config import Settings
 from k2tui.stack.layout import HOST, StackLayout
 from k2tui.stack.ports import port_is_free
 from k2tui.stack.probes import NotReady, wait_ready
-from k2tui.stack.process import ExitStatus, ProcessRecord, read_exit_status, service_env, spawn, terminate
+from k2tui.stack.process import (
+    ExitStatus,
+    ProcessRecord,
+    read_exit_status,
+    rss_bytes,
+    service_env,
+    spawn,
+    terminate,
+)
+from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.server import PortInUseError
 from k2tui.stack.services import ServiceSpec, local_services
 from k2tui.stack.state import ServiceRecord, StackState, locked_state, read_state
@@ -35,7 +44,7 @@ class StackError(RuntimeError):
 
 class ServiceState(StrEnum):
     READY = "ready"
-    STARTING = "not ready"
+    NOT_READY = "not ready"
     PAUSED = "paused"
     PARTITIONED = "partitioned"
     STOPPED = "stopped"
@@ -51,12 +60,6 @@ class FaultAction(StrEnum):
     RESUME = "resume"
     PARTITION = "partition"
     HEAL = "heal"
-
-
-class PartitionMode(StrEnum):
-    BLACKHOLE = "blackhole"
-    RESET = "reset"
-    DELAY = "delay"
 
 
 @dataclass(frozen=True)
@@ -136,12 +139,12 @@ class LocalStack:
         live = {
             "pid": record.pid,
             "uptime_s": time.time() - record.create_time,
-            "rss_bytes": record.rss_bytes(),
+            "rss_bytes": rss_bytes(process),
         }
         if process.status() == psutil.STATUS_STOPPED:
             return ServiceStatus(**base, **live, state=ServiceState.PAUSED, detail="SIGSTOP; heal resumes it")
-        mode = (routes or {}).get(spec.proxy_route or "", "pass")
-        if mode != "pass":
+        mode = (routes or {}).get(spec.proxy_route or "", Mode.PASS)
+        if mode != Mode.PASS:
             return ServiceStatus(
                 **base, **live, state=ServiceState.PARTITIONED, detail=f"proxy route in {mode} mode"
             )
@@ -151,7 +154,7 @@ class LocalStack:
         try:
             await spec.probe(2.0)
         except (NotReady, TimeoutError) as error:
-            return {"state": ServiceState.STARTING, "detail": str(error) or "probe timed out"}
+            return {"state": ServiceState.NOT_READY, "detail": str(error) or "probe timed out"}
         return {"state": ServiceState.READY}
 
     def _routes(self) -> dict[str, str] | None:
@@ -166,9 +169,9 @@ class LocalStack:
         port = self.layout.settings.stack.proxy_control_port
         return f"http://{HOST}:{port}/routes" + (f"/{route}" if route else "")
 
-    def log_file(self, name: str) -> str:
+    def log_file(self, name: str) -> Path:
         self.spec(name)
-        return str(self.layout.log_file(name))
+        return self.layout.log_file(name)
 
     def last_log_lines(self, name: str, count: int = 15) -> list[str]:
         try:
@@ -208,10 +211,10 @@ class LocalStack:
         self, specs: list[ServiceSpec], state: StackState, progress: Progress
     ) -> dict[str, float]:
         loop = asyncio.get_running_loop()
+        starting = {s.name for s in specs}
         ready_events = {name: asyncio.Event() for name in self.specs}
-        for name in self.specs:
-            if name not in {s.name for s in specs}:
-                ready_events[name].set()
+        for name in self.specs.keys() - starting:
+            ready_events[name].set()
         begin = loop.time()
         ready_after: dict[str, float] = {}
 
@@ -316,14 +319,14 @@ class LocalStack:
         name: str,
         action: FaultAction,
         *,
-        mode: PartitionMode = PartitionMode.BLACKHOLE,
+        mode: Mode = Mode.BLACKHOLE,
         delay_ms: int = 500,
         progress: Progress = _quiet,
     ) -> str:
         """Inject or heal one fault; returns a sentence saying what was done."""
         spec = self._process_spec(name)
         if action is FaultAction.PARTITION:
-            return self._set_route(spec, mode.value, delay_ms)
+            return self._set_route(spec, mode, delay_ms)
         if action is FaultAction.START:
             self._start_if_needed(spec, progress)
             return f"{name} is running and ready"
@@ -344,8 +347,7 @@ class LocalStack:
             }[action]
             entry.process.signal(signum)
             if action is FaultAction.KILL:
-                with contextlib.suppress(psutil.Error, OSError):
-                    _wait_gone(entry.process)
+                terminate(entry.process, grace=5.0)  # already dead: this only waits until it is gone
             return f"{name} (pid {entry.process.pid}) sent {signum.name}"
 
     def _start_if_needed(self, spec: ServiceSpec, progress: Progress) -> None:
@@ -362,34 +364,30 @@ class LocalStack:
             entry.process.signal(signal.SIGCONT)
             done.append("resumed")
         routes = self._routes() or {}
-        if spec.proxy_route and routes.get(spec.proxy_route, "pass") != "pass":
-            self._set_route(spec, "pass", 0)
+        if spec.proxy_route and routes.get(spec.proxy_route, Mode.PASS) != Mode.PASS:
+            self._set_route(spec, Mode.PASS, 0)
             done.append("reconnected")
         if entry is None or not entry.process.is_alive():
             self._start_if_needed(spec, progress)
             done.append("started")
         return f"{spec.name}: " + (", ".join(done) if done else "nothing to heal")
 
-    def _set_route(self, spec: ServiceSpec, mode: str, delay_ms: int) -> str:
+    def _set_route(self, spec: ServiceSpec, mode: Mode, delay_ms: int) -> str:
         if spec.proxy_route is None:
             routed = ", ".join(s.name for s in self.specs.values() if s.proxy_route)
             raise StackError(f"{spec.name} is not behind the proxy; a partition works on {routed}")
         try:
             response = httpx.put(
-                self._control_url(spec.proxy_route), json={"mode": mode, "delay_ms": delay_ms}, timeout=5
+                self._control_url(spec.proxy_route),
+                json={"mode": mode.value, "delay_ms": delay_ms},
+                timeout=5,
             )
             response.raise_for_status()
         except httpx.HTTPError as error:
             raise StackError(f"the proxy did not take the change ({error}); is the stack up?") from error
-        if mode == "pass":
+        if mode is Mode.PASS:
             return f"{spec.name}: partition healed"
-        return f"{spec.name}: partitioned ({mode}{f' {delay_ms} ms' if mode == 'delay' else ''})"
-
-
-def _wait_gone(record: ProcessRecord, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while record.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.01)
+        return f"{spec.name}: partitioned ({mode.value}{f' {delay_ms} ms' if mode is Mode.DELAY else ''})"
 
 
 def _holder(port: int) -> str:

@@ -10,7 +10,8 @@ import pytest
 from k2tui.ingest.dlq import DeadLetterQueue, read_dead_letters
 from k2tui.ingest.producer import TradeProducer
 from k2tui.model.samples import sample_trades
-from k2tui.stack.supervisor import FaultAction, LocalStack, PartitionMode
+from k2tui.stack.proxy import Mode
+from k2tui.stack.supervisor import FaultAction, LocalStack
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ async def test_trades_wait_while_the_broker_is_down_and_all_arrive_after(
 async def test_what_does_not_fit_the_buffer_goes_to_the_dlq_with_the_reason(
     healed: LocalStack, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(healed.fault, "registry", FaultAction.PARTITION, mode=PartitionMode.RESET)
+    await asyncio.to_thread(healed.fault, "registry", FaultAction.PARTITION, mode=Mode.RESET)
     producer = _producer(healed, tmp_path, buffer_limit=50)
     stop = asyncio.Event()
     task = asyncio.create_task(producer.run(stop))
@@ -85,7 +86,7 @@ async def test_what_does_not_fit_the_buffer_goes_to_the_dlq_with_the_reason(
 async def test_stopping_while_kafka_is_away_writes_the_unsent_trades_to_the_dlq(
     healed: LocalStack, tmp_path: Path
 ) -> None:
-    await asyncio.to_thread(healed.fault, "broker", FaultAction.PARTITION, mode=PartitionMode.RESET)
+    await asyncio.to_thread(healed.fault, "broker", FaultAction.PARTITION, mode=Mode.RESET)
     producer = _producer(healed, tmp_path)
     stop = asyncio.Event()
     task = asyncio.create_task(producer.run(stop, drain_timeout=1.0))

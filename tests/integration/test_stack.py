@@ -18,8 +18,9 @@ from pyiceberg.types import LongType, NestedField, StringType
 from k2tui.lake.catalog import open_catalog
 from k2tui.model.schema import trade_v2_schema_text
 from k2tui.stack.probes import s3_client
+from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.client import RegistryClient
-from k2tui.stack.supervisor import FaultAction, LocalStack, PartitionMode, ServiceState
+from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState
 from tests.integration.stack_fixture import k2tui_env
 
 
@@ -177,7 +178,7 @@ def test_partition_blocks_a_client_and_heal_restores_it(healed: LocalStack) -> N
     with pytest.raises(httpx.TimeoutException):
         httpx.get(url, timeout=1)
 
-    stack.fault("registry", FaultAction.PARTITION, mode=PartitionMode.RESET)
+    stack.fault("registry", FaultAction.PARTITION, mode=Mode.RESET)
     with pytest.raises(httpx.TransportError):
         httpx.get(url, timeout=1)
 
@@ -189,7 +190,7 @@ def test_partition_blocks_a_client_and_heal_restores_it(healed: LocalStack) -> N
 def test_a_delayed_route_adds_latency(healed: LocalStack) -> None:
     stack = healed
     url = stack.layout.endpoints.registry_url + "/subjects"
-    stack.fault("registry", FaultAction.PARTITION, mode=PartitionMode.DELAY, delay_ms=300)
+    stack.fault("registry", FaultAction.PARTITION, mode=Mode.DELAY, delay_ms=300)
     started = time.monotonic()
     assert httpx.get(url, timeout=5).status_code == 200
     assert time.monotonic() - started >= 0.3

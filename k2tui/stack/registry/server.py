@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from k2tui.config import env_var_for
 from k2tui.stack.registry.app import create_app
 from k2tui.stack.registry.service import SchemaRegistry
 from k2tui.stack.registry.store import RegistryStore
@@ -39,7 +40,7 @@ def bind_socket(host: str, port: int, *, setting: str) -> socket.socket:
 
 def serve_registry(host: str, port: int, data_dir: Path, *, max_body_bytes: int, log_level: str) -> None:
     """Serve until interrupted; schemas persist in ``data_dir``."""
-    sock = bind_socket(host, port, setting="registry.port (K2_REGISTRY_PORT or --port)")
+    sock = bind_socket(host, port, setting=f"registry.port ({env_var_for('registry.port')} or --port)")
     store = RegistryStore(data_dir / STORE_FILE)
     app = create_app(SchemaRegistry(store), max_body_bytes=max_body_bytes)
     config = uvicorn.Config(app, log_level=log_level.lower(), access_log=False, lifespan="off")

@@ -18,10 +18,9 @@ import httpx
 from k2tui.config import Settings, resolve_settings
 from k2tui.ingest.binance import BinanceProtocol
 from k2tui.ingest.kraken import KrakenV2Protocol
-from k2tui.ingest.producer import TradeProducer
-from k2tui.ingest.runner import SIMULATED, StreamReport, StreamRun, protocol_for
+from k2tui.ingest.runner import SIMULATED, StreamReport, StreamRun, producer_for, protocol_for
 from k2tui.ingest.stats import percentile
-from k2tui.stack.layout import StackLayout, throwaway_overrides
+from k2tui.stack.layout import throwaway_overrides
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.supervisor import LocalStack
 from k2tui.validate.bench.result import BenchRow, best_rate
@@ -138,7 +137,7 @@ def run_normaliser_bench(*, messages: int, seconds: float, rounds: int) -> list[
 
 SUSTAINED_TARGET = 20_000
 LATENCY_P99_TARGET_MS = 50.0
-SYMBOLS_PER_EXCHANGE = 2
+OFFERED_PER_SYMBOL = 10_000  # the simulator's ceiling
 
 
 def run_pipeline_bench(*, seconds: float, latency_rate: float = 1000.0) -> list[BenchRow]:
@@ -148,7 +147,16 @@ def run_pipeline_bench(*, seconds: float, latency_rate: float = 1000.0) -> list[
         stack = LocalStack(settings)
         port = find_free_port()
         simulator = subprocess.Popen(
-            [sys.executable, "-m", "k2tui", "simulate", "--port", str(port), "--rate", "10000"],
+            [
+                sys.executable,
+                "-m",
+                "k2tui",
+                "simulate",
+                "--port",
+                str(port),
+                "--rate",
+                str(OFFERED_PER_SYMBOL),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -167,13 +175,14 @@ async def _measure_pipeline(
     control = f"http://127.0.0.1:{port}/control"
     async with httpx.AsyncClient(timeout=5) as http:
         await _wait_for(http, control)
-        offered = 10_000 * SYMBOLS_PER_EXCHANGE * 2
+        symbols = len(settings.binance.symbols) + len(settings.kraken.symbols)
+        offered = OFFERED_PER_SYMBOL * symbols
         sustained = await _pipeline_run(settings, port, seconds)
-        per_symbol = latency_rate / (SYMBOLS_PER_EXCHANGE * 2)
+        per_symbol = latency_rate / symbols
         (await http.post(f"{control}/set_rate", params={"rate": per_symbol})).raise_for_status()
         steady = await _pipeline_run(settings, port, seconds)
     latencies = steady.producer.latencies_us if steady.producer else ()
-    p50, p99 = ((percentile(latencies, q) or float("nan")) / 1000 for q in (0.50, 0.99))
+    p50, p99 = (_ms(percentile(latencies, q)) for q in (0.50, 0.99))
     acked = sustained.producer.acked if sustained.producer else 0
     return [
         BenchRow(
@@ -194,6 +203,10 @@ async def _measure_pipeline(
     ]
 
 
+def _ms(microseconds: float | None) -> float:
+    return float("nan") if microseconds is None else microseconds / 1000
+
+
 async def _wait_for(http: httpx.AsyncClient, url: str) -> None:
     deadline = time.monotonic() + 15
     while True:
@@ -207,13 +220,7 @@ async def _wait_for(http: httpx.AsyncClient, url: str) -> None:
 
 
 async def _pipeline_run(settings: Settings, port: int, seconds: float) -> StreamReport:
-    endpoints = StackLayout(settings).endpoints
-    producer = TradeProducer(
-        endpoints.kafka_bootstrap,
-        endpoints.registry_url,
-        partitions=settings.streams.partitions,
-        buffer_limit=settings.streams.producer_buffer,
-    )
+    producer = producer_for(settings)
     url = f"ws://127.0.0.1:{port}"
     protocols = [protocol_for(exchange, settings, url) for exchange in ("binance", "kraken")]
     run = StreamRun(
