@@ -107,15 +107,15 @@ async def test_the_silence_watchdog_reconnects_a_stalled_stream(
     await harness.stop()
 
 
-async def test_kraken_is_pinged_before_the_watchdog_gives_up(
-    simulator: ExchangeSimulator, tmp_path: Path
-) -> None:
-    harness = _start(simulator, tmp_path, "kraken")
-    await harness.until(lambda: len(harness.trades) >= 3)
-    simulator.set_rate(0.1)
-    await asyncio.sleep(2.5)  # heartbeats and pongs keep a quiet Kraken stream alive
-    assert harness.client.stats.reconnects == 0
-    await harness.stop()
+async def test_kraken_is_pinged_before_the_watchdog_gives_up(tmp_path: Path) -> None:
+    # No heartbeats from this simulator: only the answers to the client's pings keep the stream alive.
+    async with ExchangeSimulator(port=0, rate=50, seed=3, heartbeat_interval=600) as simulator:
+        harness = _start(simulator, tmp_path, "kraken")
+        await harness.until(lambda: len(harness.trades) >= 3)
+        simulator.set_rate(0.1)
+        await asyncio.sleep(2.5)
+        assert harness.client.stats.reconnects == 0
+        await harness.stop()
 
 
 async def test_server_shutdown_is_a_planned_reconnect_without_backoff(
