@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -550,11 +551,14 @@ def consume(
     from k2tui.consume.consumer import IcebergConsumer
     from k2tui.ingest.dlq import DeadLetterQueue
     from k2tui.ingest.runner import dlq_dir
-    from k2tui.lake.catalog import ensure_trades_table, open_catalog
+    from k2tui.lake.catalog import LakeUnavailableError, open_trades_table
 
     settings = state.resolve().settings
     layout = StackLayout(settings)
-    table, _ = ensure_trades_table(open_catalog(layout))
+    try:
+        table = open_trades_table(layout)
+    except LakeUnavailableError as error:
+        raise click.ClickException(str(error)) from error
     consumer = IcebergConsumer(
         bootstrap=layout.endpoints.kafka_bootstrap,
         registry_url=layout.endpoints.registry_url,
@@ -579,7 +583,9 @@ def consume(
             loop.add_signal_handler(signum, stop.set)
         return await consumer.run(stop)
 
-    stats = asyncio.run(run())
+    with contextlib.suppress(Exception):  # counted in the statistics and named below them
+        asyncio.run(run())
+    stats = consumer.stats
     seconds = time.monotonic() - stats.started
     p99 = stats.commit_p99()
     complete = stats.accounted and stats.errors == 0
@@ -598,6 +604,8 @@ def consume(
         f"  Commit p99: {'n/a' if p99 is None else f'{p99 * 1000:.0f} ms'}",
         highlight=False,
     )
+    if stats.last_error:
+        console.print(f"[red]Stopped by an unhandled error: {stats.last_error}[/]", highlight=False)
     if not complete:
         raise SystemExit(1)
 

@@ -45,6 +45,8 @@ class ConsumerStats:
     dead_lettered: int = 0
     duplicates: int = 0
     errors: int = 0
+    """Unhandled errors that ended the run (messages refused into the DLQ are counted apart)."""
+    last_error: str = ""
     sequence_gaps: int = 0
     snapshots: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -126,8 +128,8 @@ class IcebergConsumer:
         )
         self._consumer = consumer
         consumer.subscribe(self.topics, listener=_Seeker(self))
-        await consumer.start()
         try:
+            await consumer.start()
             while not stop.is_set() and not self._enough():
                 wait_ms = max(1, int((self._last_flush + self.flush_interval - time.monotonic()) * 1000))
                 polled = await consumer.getmany(timeout_ms=min(wait_ms, 500), max_records=self._room())
@@ -141,6 +143,12 @@ class IcebergConsumer:
                 ):
                     await self.flush()
             await self.flush()
+        except Exception as error:
+            # Unhandled: counted and named for the statistics block, then raised. Nothing after the last
+            # append is committed, so a restart resumes from what Iceberg recorded.
+            self.stats.errors += 1
+            self.stats.last_error = f"{type(error).__name__}: {error}"
+            raise
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()

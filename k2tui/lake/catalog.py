@@ -7,6 +7,7 @@ import contextlib
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
 from pyiceberg.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from k2tui.lake.table import (
     NAMESPACE,
@@ -22,6 +23,21 @@ from k2tui.stack.services import catalog_properties
 
 def open_catalog(layout: StackLayout) -> SqlCatalog:
     return SqlCatalog(layout.endpoints.catalog_name, **catalog_properties(layout))
+
+
+class LakeUnavailableError(RuntimeError):
+    """The catalog or the object store behind it cannot be reached; the message says what to do."""
+
+
+def open_trades_table(layout: StackLayout) -> Table:
+    """The trades table, created when missing, or a plain LakeUnavailableError naming the catalog."""
+    try:
+        return ensure_trades_table(open_catalog(layout))[0]
+    except (SQLAlchemyError, OSError) as error:
+        raise LakeUnavailableError(
+            f"cannot open the Iceberg table at {layout.endpoints.catalog_uri} ({error.__class__.__name__}: "
+            f"{str(error).splitlines()[0]}); start the stack with `k2tui up`"
+        ) from error
 
 
 def ensure_trades_table(catalog: SqlCatalog) -> tuple[Table, bool]:

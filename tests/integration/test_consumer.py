@@ -123,6 +123,7 @@ async def test_a_crash_after_the_append_but_before_the_kafka_commit_doubles_noth
     crashing.flush = flush_then_crash  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="simulated crash"):
         await crashing.run(asyncio.Event())
+    assert crashing.stats.errors == 1 and "simulated crash" in crashing.stats.last_error
     assert len(_ids_in(table)) == 300, "the append landed before the crash"
 
     restarted = await _consumer(stack, table, topic, tmp_path, idle_stop=3.0).run(asyncio.Event())
