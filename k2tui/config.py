@@ -133,6 +133,66 @@ class StreamSettings:
 
 
 @dataclass(frozen=True)
+class ConsumerSettings:
+    service: bool = field(
+        default=True, metadata=_help("`up` runs the Kafka → Iceberg consumer as a service of the stack")
+    )
+    group: str = field(default="k2-iceberg-writer-crypto-v2", metadata=_help("Kafka consumer group"))
+    batch_size: Annotated[int, Between(1, 1_000_000)] = field(
+        default=500, metadata=_help("records per Iceberg append (the seed's batch size)")
+    )
+    flush_interval: Annotated[float, Between(0.05, 3600)] = field(
+        default=1.0, metadata=_help("seconds before a partial batch is written (bounds freshness)")
+    )
+    metrics_port: ClientPort = field(
+        default=19094, metadata=_help("port of the consumer service's Prometheus /metrics")
+    )
+    shutdown_timeout: Annotated[float, Between(0.5, 60)] = field(
+        default=7.0, metadata=_help("seconds SIGTERM allows for writing the last batch")
+    )
+
+
+@dataclass(frozen=True)
+class DlqSettings:
+    directory: str = field(
+        default="",
+        metadata=_help("dead-letter queue directory (*.jsonl); empty means <home>/dlq (the seed: /tmp/dlq)"),
+    )
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    expire_every: Annotated[float, Between(0, 7 * 86400)] = field(
+        default=600.0, metadata=_help("seconds between the snapshot expiries a consumer runs; 0: never")
+    )
+    compact_every: Annotated[float, Between(0, 7 * 86400)] = field(
+        default=900.0, metadata=_help("seconds between the small-file compactions a consumer runs; 0: never")
+    )
+    retain_snapshots: Annotated[int, Between(1, 1_000_000)] = field(
+        default=50, metadata=_help("newest snapshots expiry always keeps")
+    )
+    snapshot_max_age: Annotated[float, Between(300, 365 * 86400)] = field(
+        default=600.0,
+        metadata=_help("seconds a snapshot is kept before expiry may remove it (an append in doubt needs 300)"),
+    )
+    compact_min_files: Annotated[int, Between(2, 1_000_000)] = field(
+        default=10, metadata=_help("small files a partition needs before compaction rewrites them")
+    )
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    host: str = field(default="127.0.0.1", metadata=_help("address the HTTP query API listens on"))
+    port: ClientPort = field(default=18000, metadata=_help("port of the HTTP query API"))
+    max_limit: Annotated[int, Between(1, 100_000)] = field(
+        default=1000, metadata=_help("most rows one API request may ask for (limit=)")
+    )
+    cache_mb: Annotated[int, Between(0, 65536)] = field(
+        default=256, metadata=_help("MiB of recently read data files the API keeps decoded in memory")
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(
         default_factory=default_home, metadata=_help("state directory: ports, pids, logs and data")
@@ -143,6 +203,10 @@ class Settings:
     binance: BinanceSettings = field(default_factory=BinanceSettings)
     kraken: KrakenSettings = field(default_factory=KrakenSettings)
     streams: StreamSettings = field(default_factory=StreamSettings)
+    dlq: DlqSettings = field(default_factory=DlqSettings)
+    consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
+    lake: LakeSettings = field(default_factory=LakeSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 def env_var_for(key: str) -> str:
@@ -408,6 +472,21 @@ def _lookup(settings: Settings, key: str) -> Any:
     for part in key.split("."):
         value = getattr(value, part)
     return value
+
+
+def settings_as_env(settings: Settings) -> dict[str, str]:
+    """Every setting as the K2_* variable that gives it, so a k2tui child process resolves the same."""
+    env = {}
+    for spec in setting_specs():
+        value = _lookup(settings, spec.key)
+        if isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, tuple):
+            text = ",".join(value)
+        else:
+            text = str(value)
+        env[spec.env_var] = text
+    return env
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

@@ -5,6 +5,9 @@ the later of the offset recorded in the table's newest snapshot (written atomica
 the group's Kafka commit (which also covers batches that held only dead letters or duplicates). The
 Kafka commit follows each append. So a crash before an append loses nothing (the batch is read again),
 and a crash between an append and the Kafka commit doubles nothing (Iceberg's offset is ahead).
+
+The lake and the registry each sit behind a circuit breaker. While either holds work back, fetching is
+paused (the group membership stays alive) and no offset moves; nothing is skipped or dropped.
 """
 
 from __future__ import annotations
@@ -12,30 +15,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import threading
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from pyiceberg.table import Table
 
 from k2tui.consume.metrics import ConsumerMetrics
+from k2tui.consume.resilience import (
+    TRANSIENT_KAFKA_ERRORS,
+    TRANSIENT_LAKE_ERRORS,
+    TRANSIENT_REGISTRY_ERRORS,
+    CircuitBreaker,
+)
 from k2tui.consume.sequence import GAP_KINDS, SequenceTracker
-from k2tui.consume.writer import LakeWriter
+from k2tui.consume.writer import AppendResult, LakeWriter
 from k2tui.ingest.dlq import DeadLetterQueue
+from k2tui.ingest.producer import ensure_topics
 from k2tui.ingest.stats import percentile
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
-from k2tui.model.wire import AvroDecoder, WireFormatError
+from k2tui.model.wire import AvroDecoder, WireErrorKind, WireFormatError
 from k2tui.stack.registry.client import RegistryClient, RegistryUnavailableError
 
 GROUP = "k2-iceberg-writer-crypto-v2"
 RECENT_MESSAGE_IDS = 200_000
+UNKNOWN_SCHEMA_LOOKUPS = 3
+"""Lookups of a schema id the registry does not know before its messages go to the DLQ."""
+KAFKA_COMMIT_TIMEOUT = 5.0
+LEAVE_GROUP_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CrashPoint(StrEnum):
+    """Where ``--crash-at`` SIGKILLs the consumer, for proving recovery at each step of a flush."""
+
+    BEFORE_APPEND = "before-append"
+    AFTER_APPEND = "after-append"
+    """Between the Iceberg append and the Kafka offset commit."""
+    AFTER_COMMIT = "after-commit"
+
+
+@dataclass(frozen=True)
+class CrashPlan:
+    point: CrashPoint
+    flush: int = 1
+    """Which flush with records to crash at (1 = the first)."""
 
 
 @dataclass
@@ -47,6 +82,8 @@ class ConsumerStats:
     errors: int = 0
     """Unhandled errors that ended the run (messages refused into the DLQ are counted apart)."""
     last_error: str = ""
+    transient_errors: int = 0
+    """Failures of the lake, registry or Kafka that were retried, not lost."""
     sequence_gaps: int = 0
     snapshots: int = 0
     started: float = field(default_factory=time.monotonic)
@@ -61,15 +98,57 @@ class ConsumerStats:
         return percentile(self.commit_seconds, 0.99)
 
 
+@dataclass
+class _Unflushed:
+    """What was taken since the last flush; it counts in the statistics once the flush lands."""
+
+    consumed: int = 0
+    dead_lettered: int = 0
+    duplicates: int = 0
+    records: list[TradeV2] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    topics: Counter[str] = field(default_factory=Counter)
+    next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
 class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: IcebergConsumer) -> None:
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        await self.owner.flush()
+        await self.owner.hand_over()
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         await self.owner.seek_to_recorded(assigned)
+
+
+async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking lake work off the loop in a daemon thread, so a hung store never blocks exit.
+
+    A lost thread is safe: an append lands with its offsets or not at all.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # the awaiting coroutine was cancelled
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def work() -> None:
+        outcome: tuple[Any, BaseException | None]
+        try:
+            outcome = (function(*args), None)
+        except BaseException as error:  # handed to the awaiting coroutine
+            outcome = (None, error)
+        with contextlib.suppress(RuntimeError):  # the loop closed while this thread was stuck
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name="k2-lake", daemon=True).start()
+    return await future
 
 
 class IcebergConsumer:
@@ -83,13 +162,17 @@ class IcebergConsumer:
         dlq: DeadLetterQueue,
         group: str = GROUP,
         batch_size: int = 500,
-        flush_interval: float = 5.0,
+        flush_interval: float = 1.0,
         max_messages: int | None = None,
         from_beginning: bool = False,
         idle_stop: float | None = None,
+        shutdown_timeout: float = 7.0,
         metrics: ConsumerMetrics | None = None,
         on_event: Callable[[str], None] | None = None,
+        crash: CrashPlan | None = None,
+        topic_partitions: int | None = None,
     ) -> None:
+        """`topic_partitions`: create missing topics with this many partitions before subscribing."""
         self.bootstrap = bootstrap
         self.topics = list(topics)
         self.group = group
@@ -98,23 +181,37 @@ class IcebergConsumer:
         self.max_messages = max_messages
         self.offset_reset = "earliest" if from_beginning else "latest"
         self.idle_stop = idle_stop
-        self._last_message = time.monotonic()
+        self.shutdown_timeout = shutdown_timeout
+        self.crash = crash
+        self.topic_partitions = topic_partitions
         self.dlq = dlq
         self.on_event = on_event or (lambda message: None)
         self.stats = ConsumerStats()
         self.metrics = metrics or ConsumerMetrics()
-        self._batch_topics: Counter[str] = Counter()
-        self._written_next: dict[TopicPartition, int] = {}
+        self.lake_breaker = CircuitBreaker("lake", on_change=self._breaker_changed)
+        self.registry_breaker = CircuitBreaker("registry", on_change=self._breaker_changed)
+        for breaker in (self.lake_breaker, self.registry_breaker):
+            self.metrics.breaker_state.labels(breaker.dependency).set(breaker.state)
         self.sequences = SequenceTracker()
         self._writer = LakeWriter(table, group)
         self._registry = RegistryClient(registry_url)
         self._decoder = AvroDecoder(self._registry)
-        self._batch: list[TradeV2] = []
-        self._batch_ids: set[str] = set()
+        self._unknown_schema_lookups: Counter[int] = Counter()
+        self._unsought: set[TopicPartition] = set()
+        """Assigned partitions whose start offset is not read from the lake yet (they stay paused)."""
+        self._inbox: deque[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]] = deque()
+        self._unflushed = _Unflushed()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._written_next: dict[TopicPartition, int] = {}
         self._recent_ids: OrderedDict[str, None] = OrderedDict()
-        self._next: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._last_flush = time.monotonic()
+        self._last_message = time.monotonic()
+        self._flushes_with_records = 0
+        self._lock = asyncio.Lock()
+        """Taking and flushing versus a rebalance, which aiokafka runs concurrently with this loop."""
+        self._fetched_to: dict[TopicPartition, int | None] = {}
+        """Per partition, the offset the next accepted record must have (None: whatever comes first)."""
 
     async def run(self, stop: asyncio.Event) -> ConsumerStats:
         consumer = AIOKafkaConsumer(
@@ -127,22 +224,23 @@ class IcebergConsumer:
             max_poll_records=self.batch_size,
         )
         self._consumer = consumer
-        consumer.subscribe(self.topics, listener=_Seeker(self))
         try:
+            if self.topic_partitions is not None:
+                await ensure_topics(self.bootstrap, self.topics, self.topic_partitions)
+            consumer.subscribe(self.topics, listener=_Seeker(self))
             await consumer.start()
             while not stop.is_set() and not self._enough():
-                wait_ms = max(1, int((self._last_flush + self.flush_interval - time.monotonic()) * 1000))
-                polled = await consumer.getmany(timeout_ms=min(wait_ms, 500), max_records=self._room())
-                for tp, messages in polled.items():
-                    for message in messages:
-                        await self._take(tp, message)
-                self._measure_lag(consumer)
-                if (
-                    len(self._batch) >= self.batch_size
-                    or time.monotonic() - self._last_flush >= self.flush_interval
-                ):
-                    await self.flush()
-            await self.flush()
+                self._hold_fetching_while_blocked(consumer)
+                polled = await consumer.getmany(timeout_ms=self._wait_ms(), max_records=max(1, self._room()))
+                async with self._lock:
+                    self._accept(polled)
+                    if self._unsought:
+                        await self._seek_unsought()
+                    await self._drain_inbox()
+                    self._measure_lag(consumer)
+                    if self._flush_due():
+                        await self._try_flush()
+            await self._shut_down()
         except Exception as error:
             # Unhandled: counted and named for the statistics block, then raised. Nothing after the last
             # append is committed, so a restart resumes from what Iceberg recorded.
@@ -151,9 +249,65 @@ class IcebergConsumer:
             raise
         finally:
             with contextlib.suppress(Exception):
-                await consumer.stop()
+                await asyncio.wait_for(consumer.stop(), LEAVE_GROUP_TIMEOUT)
             self._registry.close()
         return self.stats
+
+    def _accept(self, polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Queue fetched records that continue where their partition was sought or last fetched.
+
+        aiokafka rebalances concurrently with this loop, so a fetch may return records from before the
+        last seek; they are dropped (the position the seek set fetches them again if they are due).
+        """
+        assignment = self._consumer.assignment() if self._consumer is not None else set()
+        for tp, messages in polled.items():
+            if not messages or tp not in assignment or tp in self._unsought or tp not in self._fetched_to:
+                continue
+            expected = self._fetched_to[tp]
+            if expected is not None and messages[0].offset != expected:
+                continue
+            self._inbox.extend((tp, message) for message in messages)
+            self._fetched_to[tp] = messages[-1].offset + 1
+
+    @property
+    def blocked(self) -> bool:
+        """A dependency holds work back: fetch nothing more until it is written."""
+        return bool(self._inbox or self._unsought) or self.lake_breaker.failures > 0 or self._room() == 0
+
+    def _hold_fetching_while_blocked(self, consumer: AIOKafkaConsumer) -> None:
+        if self.blocked:
+            consumer.pause(*consumer.assignment())
+        elif paused := consumer.paused():
+            consumer.resume(*paused)
+
+    def _wait_ms(self) -> int:
+        if self.blocked:
+            waits = [b.waiting() for b in (self.lake_breaker, self.registry_breaker) if b.failures]
+            return max(10, min(500, int(min(waits, default=0.1) * 1000)))
+        to_flush = self._last_flush + self.flush_interval - time.monotonic()
+        return max(1, min(500, int(to_flush * 1000)))
+
+    def _room(self) -> int:
+        room = self.batch_size - len(self._unflushed.records)
+        if self.max_messages is not None:
+            room = min(room, self.max_messages - self._consumed_so_far())
+        return max(0, room)
+
+    def _consumed_so_far(self) -> int:
+        return self.stats.consumed + self._unflushed.consumed + len(self._inbox)
+
+    def _enough(self) -> bool:
+        if self.idle_stop is not None and time.monotonic() - self._last_message > self.idle_stop:
+            return True
+        return self.max_messages is not None and self._consumed_so_far() >= self.max_messages
+
+    def _flush_due(self) -> bool:
+        if self.lake_breaker.failures:
+            return self.lake_breaker.waiting() == 0
+        return (
+            len(self._unflushed.records) >= self.batch_size
+            or time.monotonic() - self._last_flush >= self.flush_interval
+        )
 
     def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Log end (the fetch's high watermark, which tansu reports right) minus the next offset to write."""
@@ -163,41 +317,108 @@ class IcebergConsumer:
             if end is not None and written is not None:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(0, end - written))
 
-    def _enough(self) -> bool:
-        if self.idle_stop is not None and time.monotonic() - self._last_message > self.idle_stop:
-            return True
-        return self.max_messages is not None and self.stats.consumed >= self.max_messages
+    def _breaker_changed(self, breaker: CircuitBreaker) -> None:
+        self.metrics.breaker_state.labels(breaker.dependency).set(breaker.state)
+        detail = f" after {breaker.last_error}" if breaker.last_error else ""
+        self.on_event(f"circuit breaker for the {breaker.dependency} is {breaker.state.label}{detail}")
 
-    def _room(self) -> int:
-        room = self.batch_size - len(self._batch)
-        if self.max_messages is not None:
-            room = min(room, self.max_messages - self.stats.consumed)
-        return max(1, room)
+    def _transient(self, breaker: CircuitBreaker, error: BaseException) -> None:
+        breaker.failed(error)
+        self.stats.transient_errors += 1
+        self.metrics.errors.labels(f"{breaker.dependency}_unavailable").inc()
+        self.on_event(
+            f"{breaker.dependency} unavailable ({type(error).__name__}: {error}); "
+            f"retry {breaker.failures} in {breaker.waiting():.1f} s"
+        )
 
     async def seek_to_recorded(self, assigned: Sequence[TopicPartition]) -> None:
-        """Start each partition at the later of Iceberg's recorded offset and the group's Kafka commit."""
-        assert self._consumer is not None
-        recorded = await asyncio.to_thread(self._writer.offsets)
-        for tp in assigned:
+        """Start each partition at the later of Iceberg's recorded offset and the group's Kafka commit.
+
+        Until the lake answers, the partitions stay paused: starting from Kafka's commit alone could
+        write again what the lake already holds.
+        """
+        async with self._lock:
+            self._unsought.update(assigned)
+            await self._seek_unsought()
+
+    async def _seek_unsought(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        if self.lake_breaker.failures and not self.lake_breaker.allows():
+            return
+        try:
+            recorded = await in_daemon_thread(self._writer.offsets)
+        except TRANSIENT_LAKE_ERRORS as error:
+            self._transient(self.lake_breaker, error)
+            return
+        self.lake_breaker.succeeded()
+        for tp in sorted(self._unsought & consumer.assignment()):
             in_lake = recorded.get((tp.topic, tp.partition))
-            in_kafka = await self._consumer.committed(tp)
+            try:
+                in_kafka = await consumer.committed(tp)
+            except TRANSIENT_KAFKA_ERRORS:
+                return  # the broker is away; tried again on the next pass
             start = max((o for o in (in_lake, in_kafka) if o is not None), default=None)
             if start is not None:
-                self._consumer.seek(tp, start)
+                consumer.seek(tp, start)
+                self._written_next[tp] = start
+                if start != in_kafka:  # Kafka's commit lags the lake (a crash before it): catch it up
+                    self._uncommitted[tp] = start
                 self.on_event(
-                    f"{tp.topic}[{tp.partition}] starts at {start} (lake {in_lake}, kafka {in_kafka})"
+                    f"{tp.topic}[{tp.partition}] starts at {start} (lake {in_lake}, Kafka {in_kafka})"
                 )
+            elif self.offset_reset == "earliest":
+                await consumer.seek_to_beginning(tp)
+                start = await consumer.position(tp)
+            self._fetched_to[tp] = start
+            self._unsought.discard(tp)
+        self._unsought &= consumer.assignment()
+        if self._uncommitted:
+            await self._commit_to_kafka({})
 
-    async def _take(self, tp: TopicPartition, message: Any) -> None:
-        self.stats.consumed += 1
+    async def hand_over(self) -> None:
+        """Before partitions move to another member: write what was taken, or forget it.
+
+        Forgetting is safe: the next owner starts at the offsets Iceberg recorded, so the messages are
+        read again, by it or by us.
+        """
+        async with self._lock:
+            self._inbox.clear()
+            self._fetched_to.clear()  # every partition is sought again on assignment
+            try:
+                await self.flush()
+            except TRANSIENT_LAKE_ERRORS as error:
+                self._transient(self.lake_breaker, error)
+                self.on_event(f"lake down at a rebalance: {self._unflushed.consumed} messages to read again")
+                self._unflushed = _Unflushed()
+            self._uncommitted.clear()  # the next owner's commits supersede ours
+
+    async def _drain_inbox(self) -> None:
+        if self._inbox and self.registry_breaker.failures and not self.registry_breaker.allows():
+            return
+        while self._inbox:
+            tp, message = self._inbox[0]
+            try:
+                await self._take(tp, message)
+            except TRANSIENT_REGISTRY_ERRORS as error:
+                self._transient(self.registry_breaker, error)
+                return
+            self._inbox.popleft()
+        self.registry_breaker.succeeded()
+
+    async def _take(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
+        """Decode, check and batch one message; raises only when the registry cannot be reached."""
+        trade = await self._decode(tp, message)
+        unflushed = self._unflushed
+        unflushed.consumed += 1
+        unflushed.next_offsets[tp] = message.offset + 1
         self.metrics.consumed.labels(tp.topic).inc()
         self._last_message = time.monotonic()
-        self._next[tp] = message.offset + 1
-        trade = await self._decode(tp, message)
         if trade is None:
+            unflushed.dead_lettered += 1
             return
-        if trade.message_id in self._batch_ids or trade.message_id in self._recent_ids:
-            self.stats.duplicates += 1
+        if trade.message_id in unflushed.ids or trade.message_id in self._recent_ids:
+            unflushed.duplicates += 1
             return
         if trade.sequence_number is not None:
             event = self.sequences.observe(trade.exchange.value, trade.symbol, trade.sequence_number)
@@ -205,22 +426,22 @@ class IcebergConsumer:
                 self.stats.sequence_gaps += 1
                 self.metrics.gaps.labels(event.exchange, event.symbol).inc()
                 log.warning("sequence %s", event.describe())
-        self._batch.append(trade)
-        self._batch_ids.add(trade.message_id)
-        self._batch_topics[tp.topic] += 1
+        unflushed.records.append(trade)
+        unflushed.ids.add(trade.message_id)
+        unflushed.topics[tp.topic] += 1
 
-    async def _decode(self, tp: TopicPartition, message: Any) -> TradeV2 | None:
+    async def _decode(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> TradeV2 | None:
         raw: bytes = message.value or b""
-        while True:
-            try:
+        try:
+            if self._decoder.knows(raw):
                 decoded = self._decoder.decode(raw)
-                break
-            except RegistryUnavailableError as error:  # transient: wait for the registry, never skip
-                self.on_event(f"registry unavailable, retrying: {error}")
-                await asyncio.sleep(1.0)
-            except WireFormatError as error:
-                self._dead_letter(tp, message, f"{error.kind.value}: {error.reason}", "WireFormatError", None)
-                return None
+            else:  # a registry lookup: off the loop, so heartbeats go on while it waits
+                decoded = await asyncio.to_thread(self._decoder.decode, raw)
+        except WireFormatError as error:
+            if error.kind is WireErrorKind.UNKNOWN_SCHEMA and self._lookup_again(error.schema_id):
+                raise RegistryUnavailableError(f"{error.reason}; asking again before the DLQ") from error
+            self._dead_letter(tp, message, f"{error.kind.value}: {error.reason}", "WireFormatError", None)
+            return None
         violations = validate(decoded.datum)
         if violations:
             reason = "; ".join(str(v) for v in violations)
@@ -228,43 +449,119 @@ class IcebergConsumer:
             return None
         return TradeV2.from_avro(decoded.datum)
 
-    def _dead_letter(self, tp: TopicPartition, message: Any, reason: str, kind: str, datum: Any) -> None:
-        self.stats.dead_lettered += 1
+    def _lookup_again(self, schema_id: int | None) -> bool:
+        """An unknown schema id is asked for a few times (a registry restored late) before it is permanent."""
+        if schema_id is None or self._unknown_schema_lookups[schema_id] >= UNKNOWN_SCHEMA_LOOKUPS:
+            return False
+        self._unknown_schema_lookups[schema_id] += 1
+        return True
+
+    def _dead_letter(
+        self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes], reason: str, kind: str, datum: Any
+    ) -> None:
         self.metrics.dead_letters.labels(kind).inc()
         self.metrics.errors.labels(kind).inc()
         self.dlq.put(
             reason,
             message.value or b"",
+            error_type=kind,
             topic=tp.topic,
             partition=tp.partition,
             offset=message.offset,
-            error_type=kind,
+            key=message.key,
             kafka_timestamp_ms=message.timestamp,
-            decoded={k: str(v) for k, v in datum.items()} if isinstance(datum, dict) else None,
+            trade_time_us=datum.get("timestamp") if isinstance(datum, dict) else None,
+            decoded=datum,
         )
 
-    async def flush(self) -> None:
-        """Append the batch with its offsets (if it has records), then commit the offsets to Kafka."""
-        self._last_flush = time.monotonic()
-        if not self._next:  # nothing consumed since the last flush
+    async def _try_flush(self) -> None:
+        if not self._unflushed.records:  # only a Kafka commit, the lake is not involved
+            await self.flush()
             return
-        offsets = {(tp.topic, tp.partition): offset for tp, offset in self._next.items()}
-        if self._batch:
-            result = await asyncio.to_thread(self._writer.append, self._batch, offsets)
-            self.stats.written += result.records
-            self.stats.snapshots += 1
-            self.stats.commit_seconds.append(result.seconds)
-            self.metrics.write_seconds.observe(result.seconds)
-            self.metrics.batch_size.observe(result.records)
-            for topic, count in self._batch_topics.items():
-                self.metrics.written.labels(topic).inc(count)
-            for message_id in self._batch_ids:
-                self._recent_ids[message_id] = None
-            while len(self._recent_ids) > RECENT_MESSAGE_IDS:
-                self._recent_ids.popitem(last=False)
-        self._batch, self._batch_ids, self._batch_topics = [], set(), Counter()
+        if self.lake_breaker.failures and not self.lake_breaker.allows():
+            return
+        try:
+            await self.flush()
+        except TRANSIENT_LAKE_ERRORS as error:
+            self._transient(self.lake_breaker, error)
+            return
+        self.lake_breaker.succeeded()
+
+    async def flush(self) -> None:
+        """Append the batch with its offsets (if it has records), then commit the offsets to Kafka.
+
+        Raises a transient lake error with the batch kept, to be tried again.
+        """
+        self._last_flush = time.monotonic()
+        unflushed = self._unflushed
+        if not unflushed.next_offsets:  # nothing consumed since the last flush
+            return
+        offsets = {(tp.topic, tp.partition): offset for tp, offset in unflushed.next_offsets.items()}
+        if unflushed.records:
+            self._flushes_with_records += 1
+            self._crash_if_planned(CrashPoint.BEFORE_APPEND)
+            result = await in_daemon_thread(self._writer.append, unflushed.records, offsets)
+            self._crash_if_planned(CrashPoint.AFTER_APPEND)
+            self._count_append(result, unflushed)
+        self.stats.consumed += unflushed.consumed
+        self.stats.dead_lettered += unflushed.dead_lettered
+        self.stats.duplicates += unflushed.duplicates
+        self._unflushed = _Unflushed()
+        self._written_next.update(unflushed.next_offsets)
+        await self._commit_to_kafka(unflushed.next_offsets)
+        if unflushed.records:
+            self._crash_if_planned(CrashPoint.AFTER_COMMIT)
+
+    def _count_append(self, result: AppendResult, unflushed: _Unflushed) -> None:
+        self.stats.written += result.records
+        self.stats.snapshots += 1
+        self.stats.commit_seconds.append(result.seconds)
+        self.metrics.write_seconds.observe(result.seconds)
+        self.metrics.batch_size.observe(result.records)
+        for topic, count in unflushed.topics.items():
+            self.metrics.written.labels(topic).inc(count)
+        for message_id in unflushed.ids:
+            self._recent_ids[message_id] = None
+        while len(self._recent_ids) > RECENT_MESSAGE_IDS:
+            self._recent_ids.popitem(last=False)
+
+    async def _commit_to_kafka(self, next_offsets: dict[TopicPartition, int]) -> None:
+        """A convenience after the append (Iceberg holds the truth), so a failure is retried next time."""
         assert self._consumer is not None
-        await self._consumer.commit({tp: OffsetAndMetadata(offset, "") for tp, offset in self._next.items()})
-        self._written_next.update(self._next)
-        self._next = {}
+        self._uncommitted.update(next_offsets)
+        owned = self._consumer.assignment()
+        offsets = {tp: OffsetAndMetadata(o, "") for tp, o in self._uncommitted.items() if tp in owned}
+        try:
+            await asyncio.wait_for(self._consumer.commit(offsets), KAFKA_COMMIT_TIMEOUT)
+        except TRANSIENT_KAFKA_ERRORS as error:
+            self.stats.transient_errors += 1
+            self.metrics.errors.labels("kafka_commit").inc()
+            self.on_event(f"Kafka offset commit failed, kept for the next one: {type(error).__name__}")
+            return
+        self._uncommitted.clear()
         self._measure_lag(self._consumer)
+
+    def _crash_if_planned(self, point: CrashPoint) -> None:
+        plan = self.crash
+        if plan is not None and plan.point is point and plan.flush == self._flushes_with_records:
+            log.warning("crashing at %s of flush %d as asked", point.value, plan.flush)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    async def _shut_down(self) -> None:
+        """Write what was taken, within the shutdown time; what cannot be written is read again later."""
+        deadline = time.monotonic() + self.shutdown_timeout
+        while time.monotonic() < deadline:
+            async with self._lock:
+                await self._drain_inbox()
+                if not self._inbox:
+                    try:
+                        await asyncio.wait_for(self.flush(), max(0.1, deadline - time.monotonic()))
+                        return
+                    except (TimeoutError, *TRANSIENT_LAKE_ERRORS) as error:
+                        self._transient(self.lake_breaker, error)
+            waiting = max(b.waiting() for b in (self.lake_breaker, self.registry_breaker))
+            await asyncio.sleep(min(0.2, waiting, max(0.0, deadline - time.monotonic())))
+        self.on_event(
+            f"stopped with {self._unflushed.consumed + len(self._inbox)} messages unwritten; "
+            "they are read again on the next start"
+        )

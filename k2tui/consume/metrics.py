@@ -33,6 +33,12 @@ class ConsumerMetrics:
         self.write_seconds = Histogram(
             "k2_iceberg_write_duration_seconds", "Iceberg append duration", buckets=WRITE_BUCKETS, registry=r
         )
+        self.breaker_state = Gauge(
+            "k2_circuit_breaker_state",
+            "Circuit breaker per dependency: 0 closed, 1 open, 2 half-open",
+            ["dependency"],
+            registry=r,
+        )
         self.batch_size = Histogram(
             "k2_batch_size", "Records per Iceberg append", buckets=BATCH_BUCKETS, registry=r
         )

@@ -211,7 +211,11 @@ class StreamClient:
         self.stats.parse_errors += 1
         if self.dlq is not None:
             self.dlq.put(
-                rejection.reason, rejection.raw, exchange=self.protocol.name, url=self.protocol.url()
+                rejection.reason,
+                rejection.raw,
+                error_type="Rejected",
+                exchange=self.protocol.name,
+                url=self.protocol.url(),
             )
         self.on_event(self.protocol.name, f"rejected: {rejection.reason}")
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,24 @@ TOPICS: dict[Exchange, str] = {
     Exchange.BINANCE: "market.crypto.trades.binance",
     Exchange.KRAKEN: "market.crypto.trades.kraken",
 }
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int, request_timeout_ms: int = 10_000
+) -> None:
+    """Create the topics that do not exist yet, with `partitions` each (never left to auto-creation)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+    finally:
+        await admin.close()
+
+
 BATCH = 2000
 RETRY_S = 1.0
 LATENCY_SAMPLES = 4096
@@ -95,14 +113,21 @@ class TradeProducer:
                 f"{'Kafka' if self.stats.registry_up else 'the Schema Registry'} was unavailable "
                 f"({self.stats.last_error})"
             )
-            self.stats.overflowed += self._dead_letter(trades[room:], reason)
+            self.stats.overflowed += self._dead_letter(trades[room:], reason, "BufferFull")
         self._has_work.set()
 
-    def _dead_letter(self, trades: Sequence[TradeV2], reason: str) -> int:
+    def _dead_letter(self, trades: Sequence[TradeV2], reason: str, error_type: str) -> int:
         """Report trades Kafka will not get: each to the DLQ with the reason. Returns how many."""
         if self.dlq is not None:
             for trade in trades:
-                self.dlq.put(reason, msgspec.json.encode(trade), topic=TOPICS[trade.exchange])
+                self.dlq.put(
+                    reason,
+                    msgspec.json.encode(trade),
+                    error_type=error_type,
+                    topic=TOPICS[trade.exchange],
+                    key=trade.symbol.encode(),
+                    trade_time_us=trade.timestamp,
+                )
         return len(trades)
 
     async def run(self, stop: asyncio.Event, *, drain_timeout: float = 10.0) -> None:
@@ -138,7 +163,7 @@ class TradeProducer:
 
     def _abandon(self) -> None:
         reason = f"stream stopped before Kafka took this trade: {self.stats.last_error or 'no error seen'}"
-        self.stats.abandoned += self._dead_letter(list(self._buffer), reason)
+        self.stats.abandoned += self._dead_letter(list(self._buffer), reason, "Unsent")
         self._buffer.clear()
 
     async def _prepare(self) -> bool:
@@ -152,7 +177,7 @@ class TradeProducer:
             self.stats.last_error = str(error)
             return False
         try:
-            await self._create_topics()
+            await ensure_topics(self.bootstrap, TOPICS.values(), self.partitions, self.request_timeout_ms)
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap,
                 acks="all",
@@ -180,20 +205,6 @@ class TradeProducer:
                     raise RuntimeError(f"the registry refused the v2 schema for {topic}: {error}") from error
                 encoders[exchange] = AvroEncoder(schema_id, trade_v2_schema())
         self._encoders = encoders  # all or nothing, so a half-registered set is never taken as done
-
-    async def _create_topics(self) -> None:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=self.request_timeout_ms
-        )
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            wanted = [NewTopic(t, self.partitions, 1) for t in TOPICS.values() if t not in existing]
-            if wanted:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(wanted)
-        finally:
-            await admin.close()
 
     async def _send_batch(self) -> None:
         """Send up to BATCH trades as one record batch per partition, and wait for every acknowledgement.

@@ -12,7 +12,6 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidURI
@@ -20,7 +19,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 from k2tui.config import Settings
 from k2tui.ingest.binance import BinanceProtocol
 from k2tui.ingest.client import ExchangeProtocol, StreamClient
-from k2tui.ingest.dlq import DeadLetterQueue
+from k2tui.ingest.dlq import DeadLetterQueue, dlq_dir
 from k2tui.ingest.kraken import KrakenV1Protocol, KrakenV2Protocol
 from k2tui.ingest.producer import ProducerStats, TradeProducer
 from k2tui.ingest.stats import StreamSnapshot
@@ -33,10 +32,6 @@ SIMULATED = "SIMULATED"
 
 class SourceUnreachableError(RuntimeError):
     """A live exchange endpoint cannot be reached and the caller did not allow the simulator."""
-
-
-def dlq_dir(settings: Settings) -> Path:
-    return settings.home / "dlq"
 
 
 def protocol_for(exchange: str, settings: Settings, base_url: str | None = None) -> ExchangeProtocol:

@@ -86,6 +86,13 @@ class AvroDecoder:
         """Seed the cache (a producer and consumer in one process need no lookup)."""
         self._schemas[schema_id] = fastavro.parse_schema(schema)
 
+    def knows(self, raw: bytes) -> bool:
+        """Whether `raw` decodes without a registry lookup (its schema id is cached, or it is malformed)."""
+        try:
+            return _HEADER.unpack_from(raw)[1] in self._schemas
+        except struct.error:
+            return True
+
     def decode(self, raw: bytes) -> DecodedMessage:
         try:
             magic, schema_id = _HEADER.unpack_from(raw)

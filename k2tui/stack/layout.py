@@ -146,6 +146,7 @@ _THROWAWAY_CLIENT_PORTS = {
     "registry.port": 4,
     "stack.prometheus_port": 5,
     "stack.proxy_control_port": 6,
+    "consumer.metrics_port": 7,
 }
 
 

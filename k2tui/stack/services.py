@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from k2tui.config import setting_label
+from k2tui.config import setting_label, settings_as_env
 from k2tui.stack import binaries
 from k2tui.stack.layout import (
     BROKER_BUCKET,
@@ -104,6 +104,9 @@ def catalog_properties(layout: StackLayout) -> dict[str, str]:
         "s3.access-key-id": e.s3_access_key,
         "s3.secret-access-key": e.s3_secret_key,
         "s3.region": e.s3_region,
+        # Fail over to a retry rather than hang when the store is paused or partitioned away.
+        "s3.connect-timeout": "5",
+        "s3.request-timeout": "15",
     }
 
 
@@ -212,8 +215,27 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
         after=("object-store",),
     )
     specs = [proxy, broker_store, lake_store, registry, broker, catalog]
+    if settings.consumer.service:
+        specs.append(_consumer(layout))
     specs.append(_prometheus(layout, specs))
     return specs
+
+
+def _consumer(layout: StackLayout) -> ServiceSpec:
+    """`k2tui consume` as a service: runs until stopped, serves /metrics, resolves the same settings."""
+    settings = layout.settings
+    port = settings.consumer.metrics_port
+    return ServiceSpec(
+        name="consumer",
+        role=f"Kafka → Iceberg writer, exactly once (group {settings.consumer.group})",
+        command=[sys.executable, "-m", "k2tui", "consume", "--metrics-port", str(port)],
+        probe=http_ok(f"http://{HOST}:{port}/metrics"),
+        address=f"{HOST}:{port}",
+        ports=[PortClaim(port, setting_label("consumer.metrics_port"))],
+        env=settings_as_env(settings),
+        after=("broker", "registry", "catalog"),
+        metrics_target=f"{HOST}:{port}",
+    )
 
 
 def _catalog_address(uri: str) -> str:

@@ -1,0 +1,27 @@
+"""Running the API: bind first (so a taken port is a plain error), then serve with uvicorn."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from k2tui.api.app import create_app
+from k2tui.config import Settings, setting_label
+from k2tui.lake.query import QueryEngine
+from k2tui.stack.layout import StackLayout
+from k2tui.stack.registry.server import bind_socket
+
+
+def serve_api(settings: Settings) -> None:
+    """Serve the stack's lake on ``api.host:api.port`` until interrupted."""
+    api = settings.api
+    sock = bind_socket(api.host, api.port, setting=f"{setting_label('api.port')} or --port")
+    engine = QueryEngine(StackLayout(settings), cache_bytes=api.cache_mb * 2**20)
+    app = create_app(engine, max_limit=api.max_limit, warm=True)
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False)
+    print(
+        f"k2tui API on http://{api.host}:{api.port} (OpenAPI at /openapi.json); Ctrl-C stops it.", flush=True
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,334 @@
+"""The consumer survives what the tool can inject: SIGKILL at each step of a flush, SIGTERM, the lake or
+the registry going away, and a group of three with rebalances. Every proof reads Kafka and Iceberg
+independently and compares message ids, not counters the consumer reports about itself.
+"""
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pyiceberg.expressions import In
+
+from k2tui.consume.consumer import CrashPoint, IcebergConsumer
+from k2tui.consume.resilience import BreakerState
+from k2tui.consume.writer import committed_offsets
+from k2tui.ingest.dlq import DeadLetterQueue, read_dead_letters
+from k2tui.ingest.producer import ensure_topics
+from k2tui.lake.catalog import open_trades_table
+from k2tui.model.samples import sample_trades
+from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
+from k2tui.model.trade import TradeV2
+from k2tui.model.wire import AvroDecoder, AvroEncoder
+from k2tui.stack.ports import find_free_port
+from k2tui.stack.proxy import Mode
+from k2tui.stack.registry.client import RegistryClient
+from k2tui.stack.supervisor import FaultAction, LocalStack
+from tests.integration.stack_fixture import k2tui_env
+
+PARTITIONS = 3
+
+
+@pytest.fixture
+def topic(stack: LocalStack) -> str:
+    name = f"test.recovery.{uuid.uuid4().hex[:8]}"
+    asyncio.run(ensure_topics(stack.layout.endpoints.kafka_bootstrap, [name], PARTITIONS))
+    return name
+
+
+@pytest.fixture
+def healed(stack: LocalStack) -> Iterator[None]:
+    """Whatever a test breaks is mended before the next test uses the session's stack."""
+    yield
+    for service in ("object-store", "registry"):
+        stack.fault(service, FaultAction.HEAL)
+
+
+async def _produce(stack: LocalStack, topic: str, trades: list[TradeV2]) -> None:
+    endpoints = stack.layout.endpoints
+    schema_id = RegistryClient(endpoints.registry_url).register(f"{topic}-value", trade_v2_schema_text())
+    encoder = AvroEncoder(schema_id, trade_v2_schema())
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        for trade in trades:
+            await producer.send(topic, encoder.encode(trade.to_avro()), key=trade.symbol.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _ids_in_kafka(stack: LocalStack, topic: str) -> Counter[str]:
+    """Every message id in the topic, read with a group-less consumer from the start of each partition."""
+    endpoints = stack.layout.endpoints
+    decoder = AvroDecoder(RegistryClient(endpoints.registry_url))
+    reader = AIOKafkaConsumer(
+        topic, bootstrap_servers=endpoints.kafka_bootstrap, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    ids: Counter[str] = Counter()
+    try:
+        while batch := await reader.getmany(timeout_ms=2000):
+            for messages in batch.values():
+                ids.update(decoder.decode(m.value).datum["message_id"] for m in messages)
+    finally:
+        await reader.stop()
+    return ids
+
+
+def _ids_in_lake(table, trades: list[TradeV2]) -> Counter[str]:  # type: ignore[no-untyped-def]
+    table.refresh()
+    wanted = In("message_id", [t.message_id for t in trades])
+    scan = table.scan(row_filter=wanted, selected_fields=("message_id",)).to_arrow()
+    return Counter(scan.column("message_id").to_pylist())
+
+
+def _k2tui(*args: str) -> list[str]:
+    return [sys.executable, "-m", "k2tui", *args]
+
+
+def _run(stack_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _k2tui(*args), env=k2tui_env(stack_env), capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("point", "rows_after_crash", "kafka_commit_after_crash"),
+    [
+        (CrashPoint.BEFORE_APPEND, 100, 100),
+        (CrashPoint.AFTER_APPEND, 200, 100),  # Iceberg is ahead of Kafka: a restart must not write again
+        (CrashPoint.AFTER_COMMIT, 200, 200),
+    ],
+)
+def test_sigkill_at_each_step_of_a_flush_loses_and_doubles_nothing(
+    stack: LocalStack,
+    stack_env: dict[str, str],
+    topic: str,
+    point: CrashPoint,
+    rows_after_crash: int,
+    kafka_commit_after_crash: int,
+) -> None:
+    trades = list(sample_trades(300, seed=500 + list(CrashPoint).index(point)))
+    asyncio.run(_produce(stack, topic, trades))
+    group = f"g-{topic}"
+    common = ("consume", "--topics", topic, "--group", group, "--from-beginning", "--batch-size", "100")
+
+    crashed = _run(stack_env, *common, "--crash-at", f"{point.value}:2")
+    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    table = open_trades_table(stack.layout)
+    assert sum(_ids_in_lake(table, trades).values()) == rows_after_crash
+    assert sum(committed_offsets(table, group).values()) == rows_after_crash
+    assert _kafka_committed(stack, topic, group) == kafka_commit_after_crash
+
+    restarted = _run(stack_env, *common, "--max-messages", str(300 - rows_after_crash))
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    assert f"Messages written: {300 - rows_after_crash}" in restarted.stdout
+
+    in_lake = _ids_in_lake(table, trades)
+    in_kafka = asyncio.run(_ids_in_kafka(stack, topic))
+    assert in_lake == in_kafka == Counter(t.message_id for t in trades)  # each exactly once in both
+    assert sum(committed_offsets(table, group).values()) == 300
+    assert _kafka_committed(stack, topic, group) == 300
+
+
+def _kafka_committed(stack: LocalStack, topic: str, group: str) -> int:
+    async def read() -> int:
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.structs import TopicPartition
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=stack.layout.endpoints.kafka_bootstrap)
+        await admin.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            offsets = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        finally:
+            await admin.close()
+        return sum(max(0, meta.offset) for meta in offsets.values())
+
+    return asyncio.run(read())
+
+
+def test_sigterm_writes_the_partial_batch_leaves_the_group_and_exits_within_ten_seconds(
+    stack: LocalStack, stack_env: dict[str, str], topic: str
+) -> None:
+    trades = list(sample_trades(250, seed=510))
+    port = find_free_port()
+    process = subprocess.Popen(
+        _k2tui(
+            *("consume", "--topics", topic, "--group", f"g-{topic}", "--from-beginning"),
+            *("--batch-size", "1000", "--flush-interval", "600", "--metrics-port", str(port)),
+        ),
+        env=k2tui_env(stack_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        asyncio.run(_produce(stack, topic, trades))
+        _wait_for_metric(port, f'k2_messages_consumed_total{{topic="{topic}"}} 250.0', 60)
+        table = open_trades_table(stack.layout)
+        assert sum(_ids_in_lake(table, trades).values()) == 0, "a 1000-row batch that never filled"
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert took <= 10, f"exited {took:.1f} s after SIGTERM"
+    assert "Messages consumed: 250" in output and "Messages written: 250" in output
+    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+
+
+def _wait_for_metric(port: int, line: str, limit: float) -> str:
+    deadline = time.monotonic() + limit
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            text = ""
+        if line in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{line!r} not seen in {limit} s; last scrape:\n{text[-2000:]}")
+
+
+def _consumer(stack: LocalStack, table, topic: str, tmp_path: Path, **options) -> IcebergConsumer:  # type: ignore[no-untyped-def]
+    endpoints = stack.layout.endpoints
+    return IcebergConsumer(
+        bootstrap=endpoints.kafka_bootstrap,
+        registry_url=endpoints.registry_url,
+        table=table,
+        topics=[topic],
+        dlq=DeadLetterQueue(tmp_path / "dlq", "consumer"),
+        group=f"g-{topic}",
+        from_beginning=True,
+        flush_interval=0.5,
+        **options,
+    )
+
+
+async def _until(condition, limit: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {limit} s: {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_while_the_lake_is_away_the_breaker_opens_nothing_advances_and_all_lands_after(
+    stack: LocalStack, topic: str, tmp_path: Path, healed: None
+) -> None:
+    table = open_trades_table(stack.layout)
+    trades = list(sample_trades(400, seed=520))
+    consumer = _consumer(stack, table, topic, tmp_path, batch_size=100)
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    await _produce(stack, topic, trades[:100])
+    await _until(lambda: consumer.stats.written == 100, 30, "the first batch written")
+
+    stack.fault("object-store", FaultAction.PARTITION, mode=Mode.RESET)
+    await _produce(stack, topic, trades[100:])
+    await _until(lambda: consumer.lake_breaker.state is BreakerState.OPEN, 60, "the lake breaker opened")
+    assert consumer.metrics.breaker_state.labels("lake")._value.get() == BreakerState.OPEN
+    assert consumer.stats.written == 100 and consumer.stats.dead_lettered == 0
+    assert sum(committed_offsets(table, f"g-{topic}").values()) == 100, "no offset moved while away"
+
+    stack.fault("object-store", FaultAction.HEAL)
+    await _until(lambda: consumer.stats.written == 400, 90, "everything written after the heal")
+    await _until(lambda: consumer.lake_breaker.state is BreakerState.CLOSED, 10, "the breaker closed")
+    stop.set()
+    stats = await running
+    assert stats.accounted and stats.errors == 0 and stats.transient_errors >= 3
+    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+
+
+async def test_while_the_registry_is_stopped_messages_wait_and_none_is_dead_lettered(
+    stack: LocalStack, topic: str, tmp_path: Path, healed: None
+) -> None:
+    table = open_trades_table(stack.layout)
+    trades = list(sample_trades(150, seed=530))
+    await _produce(stack, topic, trades)
+    await asyncio.to_thread(stack.fault, "registry", FaultAction.STOP)
+    consumer = _consumer(stack, table, topic, tmp_path)  # a fresh consumer has no schema cached
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    await _until(lambda: consumer.registry_breaker.state is BreakerState.OPEN, 60, "registry breaker opened")
+    assert consumer.stats.written == 0 and not list(read_dead_letters(tmp_path / "dlq"))
+
+    await asyncio.to_thread(stack.fault, "registry", FaultAction.START)
+    await _until(lambda: consumer.stats.written == 150, 60, "everything written once the registry is back")
+    stop.set()
+    stats = await running
+    assert stats.dead_lettered == 0 and stats.accounted
+    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+
+
+async def test_three_consumers_and_two_rebalances_write_every_message_exactly_once(
+    stack: LocalStack, topic: str, tmp_path: Path
+) -> None:
+    table = open_trades_table(stack.layout)
+    trades = list(sample_trades(3000, seed=540))
+    members = [  # one table object each, as separate processes would have
+        _consumer(stack, open_trades_table(stack.layout), topic, tmp_path / str(i), batch_size=100)
+        for i in range(3)
+    ]
+    stops = [asyncio.Event() for _ in members]
+    tasks = [asyncio.create_task(members[i].run(stops[i])) for i in range(2)]
+
+    async def produce_slowly() -> None:
+        for start in range(0, len(trades), 100):
+            await _produce(stack, topic, trades[start : start + 100])
+            await asyncio.sleep(0.2)
+
+    producing = asyncio.create_task(produce_slowly())
+    await _until(lambda: sum(m.stats.written for m in members) >= 500, 60, "two members writing")
+    tasks.append(asyncio.create_task(members[2].run(stops[2])))  # rebalance: a third joins
+    await _until(lambda: members[2].stats.written > 0, 60, "the third member writing")
+    stops[0].set()  # rebalance: the first leaves
+    await tasks[0]
+    await producing
+    await _until(
+        lambda: sum(committed_offsets(table.refresh(), f"g-{topic}").values()) == 3000, 60, "all recorded"
+    )
+    for stop in stops[1:]:
+        stop.set()
+    results = await asyncio.gather(*tasks)
+    assert all(r.errors == 0 and r.accounted for r in results)
+    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+    assert sum(r.written + r.duplicates for r in results) >= 3000
+
+
+def test_the_consumer_runs_as_a_stack_service_serving_metrics(stack: LocalStack) -> None:
+    states = {s.name: s.state.value for s in stack.status()}
+    assert states["consumer"] == "ready"
+    port = stack.layout.settings.consumer.metrics_port
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'k2_circuit_breaker_state{dependency="lake"} 0.0' in scraped
+
+
+def test_prometheus_scrapes_the_consumer_service(stack: LocalStack) -> None:
+    states = {s.name: s.state.value for s in stack.status()}
+    if states.get("prometheus") != "ready":
+        pytest.skip(f"Prometheus is {states.get('prometheus')} here (not installed); `.ci/run` installs it")
+    query = f"{stack.layout.endpoints.prometheus_url}/api/v1/query"
+    deadline = time.monotonic() + 15
+    answer: dict = {}  # type: ignore[type-arg]
+    while time.monotonic() < deadline:
+        answer = httpx.get(
+            query, params={"query": 'k2_circuit_breaker_state{job="consumer"}'}, timeout=5
+        ).json()
+        if len(answer["data"]["result"]) == 2:  # the lake and the registry
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus has no circuit breaker series from the consumer: {answer}")
