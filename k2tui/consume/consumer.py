@@ -87,6 +87,9 @@ class ConsumerStats:
     sequence_gaps: int = 0
     snapshots: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_fetched: float | None = None
+    """When the first message arrived: sustained throughput leaves out start-up and the group join."""
+    last_flushed: float | None = None
     commit_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
 
     @property
@@ -96,6 +99,15 @@ class ConsumerStats:
 
     def commit_p99(self) -> float | None:
         return percentile(self.commit_seconds, 0.99)
+
+    def commit_p50(self) -> float | None:
+        return percentile(self.commit_seconds, 0.50)
+
+    def sustained_rate(self) -> float | None:
+        """Messages a second from the first fetched to the last flushed, or None before a flush."""
+        if self.first_fetched is None or self.last_flushed is None or self.last_flushed <= self.first_fetched:
+            return None
+        return self.consumed / (self.last_flushed - self.first_fetched)
 
 
 @dataclass
@@ -268,6 +280,13 @@ class IcebergConsumer:
                 continue
             self._inbox.extend((tp, message) for message in messages)
             self._fetched_to[tp] = messages[-1].offset + 1
+            if self.stats.first_fetched is None:
+                self.stats.first_fetched = time.monotonic()
+
+    @property
+    def pending(self) -> int:
+        """Messages fetched but not yet written: bounded by the batch size, empty after each flush."""
+        return len(self._inbox) + self._unflushed.consumed
 
     @property
     def blocked(self) -> bool:
@@ -509,6 +528,7 @@ class IcebergConsumer:
         self._unflushed = _Unflushed()
         self._written_next.update(unflushed.next_offsets)
         await self._commit_to_kafka(unflushed.next_offsets)
+        self.stats.last_flushed = time.monotonic()
         if unflushed.records:
             self._crash_if_planned(CrashPoint.AFTER_COMMIT)
 

@@ -42,3 +42,13 @@ def stack(stack_env: dict[str, str]) -> Iterator[LocalStack]:
         yield local
     finally:
         local.down()
+
+
+@pytest.fixture
+def healed(stack: LocalStack) -> Iterator[None]:
+    """Whatever a test breaks is mended before the next test uses the session's stack."""
+    from k2tui.stack.supervisor import FaultAction
+
+    yield
+    for service in ("object-store", "registry"):
+        stack.fault(service, FaultAction.HEAL)

@@ -10,7 +10,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -42,14 +41,6 @@ def topic(stack: LocalStack) -> str:
     name = f"test.recovery.{uuid.uuid4().hex[:8]}"
     asyncio.run(ensure_topics(stack.layout.endpoints.kafka_bootstrap, [name], PARTITIONS))
     return name
-
-
-@pytest.fixture
-def healed(stack: LocalStack) -> Iterator[None]:
-    """Whatever a test breaks is mended before the next test uses the session's stack."""
-    yield
-    for service in ("object-store", "registry"):
-        stack.fault(service, FaultAction.HEAL)
 
 
 async def _produce(stack: LocalStack, topic: str, trades: list[TradeV2]) -> None:
