@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import uvicorn
 
 from k2tui.api.app import create_app
@@ -21,7 +23,9 @@ def serve_api(settings: Settings) -> None:
     print(
         f"k2tui API on http://{api.host}:{api.port} (OpenAPI at /openapi.json); Ctrl-C stops it.", flush=True
     )
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    finally:
-        sock.close()
+    # uvicorn shuts down gracefully on Ctrl-C, then raises it again; that is a normal stop, not an error.
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            sock.close()

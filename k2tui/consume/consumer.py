@@ -51,6 +51,9 @@ RECENT_MESSAGE_IDS = 200_000
 UNKNOWN_SCHEMA_LOOKUPS = 3
 """Lookups of a schema id the registry does not know before its messages go to the DLQ."""
 KAFKA_COMMIT_TIMEOUT = 5.0
+LOG_END = -1
+"""A new group's start without --from-beginning: the high watermark of the first fetch (tansu's
+ListOffsets reports the log end wrongly, a fetch's high watermark rightly)."""
 LEAVE_GROUP_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)
@@ -222,8 +225,8 @@ class IcebergConsumer:
         self._flushes_with_records = 0
         self._lock = asyncio.Lock()
         """Taking and flushing versus a rebalance, which aiokafka runs concurrently with this loop."""
-        self._fetched_to: dict[TopicPartition, int | None] = {}
-        """Per partition, the offset the next accepted record must have (None: whatever comes first)."""
+        self._fetched_to: dict[TopicPartition, int] = {}
+        """Per partition, the offset the next accepted record must have (LOG_END: not known yet)."""
 
     async def run(self, stop: asyncio.Event) -> ConsumerStats:
         consumer = AIOKafkaConsumer(
@@ -271,12 +274,18 @@ class IcebergConsumer:
         aiokafka rebalances concurrently with this loop, so a fetch may return records from before the
         last seek; they are dropped (the position the seek set fetches them again if they are due).
         """
-        assignment = self._consumer.assignment() if self._consumer is not None else set()
+        consumer = self._consumer
+        assert consumer is not None
+        for tp, expected in self._fetched_to.items():
+            if expected == LOG_END and (end := consumer.highwater(tp)) is not None:
+                consumer.seek(tp, end)
+                self._fetched_to[tp] = end
+                self.on_event(f"{tp.topic}[{tp.partition}] starts at the log end, {end}")
+        assignment = consumer.assignment()
         for tp, messages in polled.items():
             if not messages or tp not in assignment or tp in self._unsought or tp not in self._fetched_to:
                 continue
-            expected = self._fetched_to[tp]
-            if expected is not None and messages[0].offset != expected:
+            if messages[0].offset != self._fetched_to[tp]:
                 continue
             self._inbox.extend((tp, message) for message in messages)
             self._fetched_to[tp] = messages[-1].offset + 1
@@ -386,9 +395,9 @@ class IcebergConsumer:
                 self.on_event(
                     f"{tp.topic}[{tp.partition}] starts at {start} (lake {in_lake}, Kafka {in_kafka})"
                 )
-            elif self.offset_reset == "earliest":
+            else:  # a new group: from the beginning, or from the log end as the first fetch reports it
                 await consumer.seek_to_beginning(tp)
-                start = await consumer.position(tp)
+                start = await consumer.position(tp) if self.offset_reset == "earliest" else LOG_END
             self._fetched_to[tp] = start
             self._unsought.discard(tp)
         self._unsought &= consumer.assignment()

@@ -459,7 +459,7 @@ def _sql(query: str, parameters: dict[str, Any], **tables: pa.Table) -> pa.Table
     try:
         for name, table in tables.items():
             cursor.register(name, table)
-        return cursor.execute(query, parameters).to_arrow_table()
+        return cursor.sql(query, params=parameters).to_arrow_table()
     finally:
         cursor.close()
 

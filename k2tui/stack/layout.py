@@ -147,6 +147,7 @@ _THROWAWAY_CLIENT_PORTS = {
     "stack.prometheus_port": 5,
     "stack.proxy_control_port": 6,
     "consumer.metrics_port": 7,
+    "api.port": 8,
 }
 
 

@@ -217,6 +217,7 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
     specs = [proxy, broker_store, lake_store, registry, broker, catalog]
     if settings.consumer.service:
         specs.append(_consumer(layout))
+    specs.append(_api(layout))
     specs.append(_prometheus(layout, specs))
     return specs
 
@@ -228,13 +229,29 @@ def _consumer(layout: StackLayout) -> ServiceSpec:
     return ServiceSpec(
         name="consumer",
         role=f"Kafka → Iceberg writer, exactly once (group {settings.consumer.group})",
-        command=[sys.executable, "-m", "k2tui", "consume", "--metrics-port", str(port)],
+        # A new group starts at the oldest message: the pipeline's writer never skips what is in Kafka.
+        command=[sys.executable, "-m", "k2tui", "consume", "--from-beginning", "--metrics-port", str(port)],
         probe=http_ok(f"http://{HOST}:{port}/metrics"),
         address=f"{HOST}:{port}",
         ports=[PortClaim(port, setting_label("consumer.metrics_port"))],
         env=settings_as_env(settings),
         after=("broker", "registry", "catalog"),
         metrics_target=f"{HOST}:{port}",
+    )
+
+
+def _api(layout: StackLayout) -> ServiceSpec:
+    """`k2tui api serve`: the read-only HTTP query API over the lake."""
+    api = layout.settings.api
+    return ServiceSpec(
+        name="api",
+        role="HTTP query API over market_data.trades_v2 (read-only)",
+        command=[sys.executable, "-m", "k2tui", "api", "serve"],
+        probe=http_ok(f"http://{api.host}:{api.port}/health"),
+        address=f"{api.host}:{api.port}",
+        ports=[PortClaim(api.port, setting_label("api.port"))],
+        env=settings_as_env(layout.settings),
+        after=("catalog",),
     )
 
 

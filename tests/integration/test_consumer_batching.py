@@ -36,8 +36,7 @@ def _consumer(stack: LocalStack, topic: str, tmp_path: Path, **options) -> Icebe
         topics=[topic],
         dlq=DeadLetterQueue(tmp_path / "dlq", "consumer"),
         group=f"g-{topic}",
-        from_beginning=True,
-        **options,
+        **{"from_beginning": True, **options},
     )
 
 
@@ -149,3 +148,24 @@ def test_the_seeds_promql_works_unchanged_on_the_consumer_service(stack: LocalSt
             return
         time.sleep(3)
     raise AssertionError(f"the seed's PromQL found no positive series: {answers}")
+
+
+async def test_a_new_group_without_from_beginning_starts_at_the_log_end_and_misses_nothing_after(
+    stack: LocalStack, topic: str, tmp_path: Path
+) -> None:
+    trades = list(sample_trades(120, seed=605))
+    await _produce(stack, topic, trades[:50])  # before the group exists: skipped, as asked
+    consumer = _consumer(stack, topic, tmp_path, flush_interval=0.3)
+    consumer.offset_reset = "latest"
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    await _until(
+        lambda: len(consumer._fetched_to) == 3 and -1 not in consumer._fetched_to.values(), 30, "started"
+    )
+    await _produce(stack, topic, trades[50:])
+    await _until(lambda: consumer.stats.written >= 70, 30, "the 70 produced after the start")
+    await asyncio.sleep(1)
+    stop.set()
+    stats = await running
+    assert stats.written == 70
+    assert set(_ids_in_lake(open_trades_table(stack.layout), trades)) == {t.message_id for t in trades[50:]}
