@@ -186,6 +186,7 @@ class IcebergConsumer:
         on_event: Callable[[str], None] | None = None,
         crash: CrashPlan | None = None,
         topic_partitions: int | None = None,
+        large_gap: int = 1000,
     ) -> None:
         """`topic_partitions`: create missing topics with this many partitions before subscribing."""
         self.bootstrap = bootstrap
@@ -207,7 +208,7 @@ class IcebergConsumer:
         self.registry_breaker = CircuitBreaker("registry", on_change=self._breaker_changed)
         for breaker in (self.lake_breaker, self.registry_breaker):
             self.metrics.breaker_state.labels(breaker.dependency).set(breaker.state)
-        self.sequences = SequenceTracker()
+        self.sequences = SequenceTracker(large_gap=large_gap)
         self._writer = LakeWriter(table, group)
         self._registry = RegistryClient(registry_url)
         self._decoder = AvroDecoder(self._registry)
@@ -291,6 +292,11 @@ class IcebergConsumer:
             self._fetched_to[tp] = messages[-1].offset + 1
             if self.stats.first_fetched is None:
                 self.stats.first_fetched = time.monotonic()
+
+    @property
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions this member owns now (empty before it joins its group)."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
 
     @property
     def pending(self) -> int:

@@ -52,3 +52,22 @@ def healed(stack: LocalStack) -> Iterator[None]:
     yield
     for service in ("object-store", "registry"):
         stack.fault(service, FaultAction.HEAL)
+
+
+@pytest.fixture
+def table(stack: LocalStack) -> Iterator:  # type: ignore[type-arg]
+    """A trades table of the test's own, dropped afterwards."""
+    import contextlib
+    import uuid
+
+    from pyiceberg.exceptions import NoSuchTableError
+
+    from k2tui.lake.table import TRADES_V2_PARTITIONING, TRADES_V2_PROPERTIES, TRADES_V2_SCHEMA
+
+    catalog = open_catalog(stack.layout)
+    name = f"market_data.test_{uuid.uuid4().hex[:8]}"
+    yield catalog.create_table(
+        name, TRADES_V2_SCHEMA, partition_spec=TRADES_V2_PARTITIONING, properties=TRADES_V2_PROPERTIES
+    )
+    with contextlib.suppress(NoSuchTableError):
+        catalog.drop_table(name)

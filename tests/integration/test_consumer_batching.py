@@ -9,15 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from k2tui.consume.consumer import IcebergConsumer
-from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.producer import TOPICS, ensure_topics
 from k2tui.lake.catalog import open_trades_table
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import Exchange
 from k2tui.stack.proxy import Mode
 from k2tui.stack.supervisor import FaultAction, LocalStack
-from tests.integration.test_consumer_recovery import _ids_in_lake, _produce, _until
+from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
 
 
 @pytest.fixture
@@ -27,17 +25,8 @@ def topic(stack: LocalStack) -> str:
     return name
 
 
-def _consumer(stack: LocalStack, topic: str, tmp_path: Path, **options) -> IcebergConsumer:  # type: ignore[no-untyped-def]
-    endpoints = stack.layout.endpoints
-    return IcebergConsumer(
-        bootstrap=endpoints.kafka_bootstrap,
-        registry_url=endpoints.registry_url,
-        table=open_trades_table(stack.layout),
-        topics=[topic],
-        dlq=DeadLetterQueue(tmp_path / "dlq", "consumer"),
-        group=f"g-{topic}",
-        **{"from_beginning": True, **options},
-    )
+def trades_table(stack: LocalStack):  # type: ignore[no-untyped-def]
+    return open_trades_table(stack.layout)
 
 
 def _snapshot_count(stack: LocalStack) -> int:
@@ -48,8 +37,16 @@ async def test_full_batches_flush_on_size_and_the_partial_one_at_the_end(
     stack: LocalStack, topic: str, tmp_path: Path
 ) -> None:
     trades = list(sample_trades(250, seed=601))
-    await _produce(stack, topic, trades)
-    consumer = _consumer(stack, topic, tmp_path, batch_size=100, flush_interval=600, max_messages=250)
+    await produce(stack, topic, trades)
+    consumer = consumer_for(
+        stack,
+        open_trades_table(stack.layout),
+        topic,
+        tmp_path / "dlq",
+        batch_size=100,
+        flush_interval=600,
+        max_messages=250,
+    )
     stats = await consumer.run(asyncio.Event())
     assert stats.snapshots == 3 and stats.written == 250  # 100 + 100 + the partial 50 at shutdown
     samples = {s.name: s.value for s in consumer.metrics.batch_size.collect()[0].samples if not s.labels}
@@ -61,12 +58,14 @@ async def test_a_partial_batch_flushes_when_the_interval_passes(
     stack: LocalStack, topic: str, tmp_path: Path
 ) -> None:
     trades = list(sample_trades(30, seed=602))
-    consumer = _consumer(stack, topic, tmp_path, batch_size=1000, flush_interval=0.5)
+    consumer = consumer_for(
+        stack, trades_table(stack), topic, tmp_path / "dlq", batch_size=1000, flush_interval=0.5
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))
-    await _produce(stack, topic, trades)
+    await produce(stack, topic, trades)
     began = time.monotonic()
-    await _until(lambda: consumer.stats.written == 30, 30, "30 trades written without a full batch")
+    await until(lambda: consumer.stats.written == 30, 30, "30 trades written without a full batch")
     took = time.monotonic() - began
     stop.set()
     await running
@@ -77,7 +76,9 @@ async def test_an_idle_consumer_adds_no_empty_snapshots(
     stack: LocalStack, topic: str, tmp_path: Path
 ) -> None:
     before = _snapshot_count(stack)
-    consumer = _consumer(stack, topic, tmp_path, flush_interval=0.2, idle_stop=3.0)
+    consumer = consumer_for(
+        stack, trades_table(stack), topic, tmp_path / "dlq", flush_interval=0.2, idle_stop=3.0
+    )
     stats = await consumer.run(asyncio.Event())
     assert stats.snapshots == 0 and _snapshot_count(stack) == before
 
@@ -93,10 +94,12 @@ async def test_a_batch_of_only_refused_messages_moves_the_kafka_offset_without_a
         await producer.send_and_wait(topic, f"not avro {n}".encode(), partition=0)
     await producer.stop()
     before = _snapshot_count(stack)
-    consumer = _consumer(stack, topic, tmp_path, max_messages=5)
+    consumer = consumer_for(stack, trades_table(stack), topic, tmp_path / "dlq", max_messages=5)
     stats = await consumer.run(asyncio.Event())
     assert (stats.dead_lettered, stats.snapshots) == (5, 0) and _snapshot_count(stack) == before
-    again = await _consumer(stack, topic, tmp_path, idle_stop=3.0).run(asyncio.Event())
+    again = await consumer_for(stack, trades_table(stack), topic, tmp_path / "dlq", idle_stop=3.0).run(
+        asyncio.Event()
+    )
     assert again.consumed == 0, "the Kafka commit covered the refused messages"
 
 
@@ -104,25 +107,27 @@ async def test_while_the_lake_is_away_memory_stays_bounded_by_the_batch(
     stack: LocalStack, topic: str, tmp_path: Path, healed: None
 ) -> None:
     trades = list(sample_trades(1010, seed=603))
-    consumer = _consumer(stack, topic, tmp_path, batch_size=100, flush_interval=0.2)
+    consumer = consumer_for(
+        stack, trades_table(stack), topic, tmp_path / "dlq", batch_size=100, flush_interval=0.2
+    )
     table = open_trades_table(stack.layout)
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))
-    await _produce(stack, topic, trades[:10])
-    await _until(lambda: consumer.stats.written == 10, 30, "the consumer has found its start offsets")
+    await produce(stack, topic, trades[:10])
+    await until(lambda: consumer.stats.written == 10, 30, "the consumer has found its start offsets")
     stack.fault("object-store", FaultAction.PARTITION, mode=Mode.RESET)
-    await _produce(stack, topic, trades[10:])
+    await produce(stack, topic, trades[10:])
     high = 0
     deadline = time.monotonic() + 6
     while time.monotonic() < deadline:
         high = max(high, consumer.pending)
         await asyncio.sleep(0.05)
     stack.fault("object-store", FaultAction.HEAL)
-    await _until(lambda: consumer.stats.written == 1010, 90, "all written after the heal")
+    await until(lambda: consumer.stats.written == 1010, 90, "all written after the heal")
     stop.set()
     await running
     assert 0 < high <= 100 + 100, f"held {high} messages; fetching should pause at a full batch"
-    assert len(_ids_in_lake(table, trades)) == 1010
+    assert len(ids_in_lake(table, trades)) == 1010
 
 
 def test_the_seeds_promql_works_unchanged_on_the_consumer_service(stack: LocalStack) -> None:
@@ -140,7 +145,7 @@ def test_the_seeds_promql_works_unchanged_on_the_consumer_service(stack: LocalSt
     rounds = [trades[:100], trades[100:]]  # the first creates the series, the second makes them rise
     while time.monotonic() < deadline:
         if rounds:
-            asyncio.run(_produce(stack, TOPICS[Exchange.BINANCE], rounds.pop(0)))
+            asyncio.run(produce(stack, TOPICS[Exchange.BINANCE], rounds.pop(0)))
         answers = {
             q: httpx.get(query, params={"query": q}, timeout=5).json()["data"]["result"] for q in seed_queries
         }
@@ -154,18 +159,18 @@ async def test_a_new_group_without_from_beginning_starts_at_the_log_end_and_miss
     stack: LocalStack, topic: str, tmp_path: Path
 ) -> None:
     trades = list(sample_trades(120, seed=605))
-    await _produce(stack, topic, trades[:50])  # before the group exists: skipped, as asked
-    consumer = _consumer(stack, topic, tmp_path, flush_interval=0.3)
-    consumer.offset_reset = "latest"
+    await produce(stack, topic, trades[:50])  # before the group exists: skipped, as asked
+    events: list[str] = []
+    consumer = consumer_for(
+        stack, trades_table(stack), topic, tmp_path / "dlq", from_beginning=False, on_event=events.append
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))
-    await _until(
-        lambda: len(consumer._fetched_to) == 3 and -1 not in consumer._fetched_to.values(), 30, "started"
-    )
-    await _produce(stack, topic, trades[50:])
-    await _until(lambda: consumer.stats.written >= 70, 30, "the 70 produced after the start")
+    await until(lambda: sum("starts at the log end" in e for e in events) == 3, 30, "all three started")
+    await produce(stack, topic, trades[50:])
+    await until(lambda: consumer.stats.written >= 70, 30, "the 70 produced after the start")
     await asyncio.sleep(1)
     stop.set()
     stats = await running
     assert stats.written == 70
-    assert set(_ids_in_lake(open_trades_table(stack.layout), trades)) == {t.message_id for t in trades[50:]}
+    assert set(ids_in_lake(open_trades_table(stack.layout), trades)) == {t.message_id for t in trades[50:]}

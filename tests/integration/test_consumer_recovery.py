@@ -14,23 +14,22 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pyiceberg.expressions import In
+from aiokafka import AIOKafkaConsumer
 
-from k2tui.consume.consumer import CrashPoint, IcebergConsumer
+from k2tui.consume.consumer import CrashPoint
 from k2tui.consume.resilience import BreakerState
 from k2tui.consume.writer import committed_offsets
-from k2tui.ingest.dlq import DeadLetterQueue, read_dead_letters
+from k2tui.ingest.dlq import read_dead_letters
 from k2tui.ingest.producer import ensure_topics
 from k2tui.lake.catalog import open_trades_table
 from k2tui.model.samples import sample_trades
-from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import TradeV2
-from k2tui.model.wire import AvroDecoder, AvroEncoder
+from k2tui.model.wire import AvroDecoder
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import FaultAction, LocalStack
+from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
 from tests.integration.stack_fixture import k2tui_env
 
 PARTITIONS = 3
@@ -41,20 +40,6 @@ def topic(stack: LocalStack) -> str:
     name = f"test.recovery.{uuid.uuid4().hex[:8]}"
     asyncio.run(ensure_topics(stack.layout.endpoints.kafka_bootstrap, [name], PARTITIONS))
     return name
-
-
-async def _produce(stack: LocalStack, topic: str, trades: list[TradeV2]) -> None:
-    endpoints = stack.layout.endpoints
-    schema_id = RegistryClient(endpoints.registry_url).register(f"{topic}-value", trade_v2_schema_text())
-    encoder = AvroEncoder(schema_id, trade_v2_schema())
-    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        for trade in trades:
-            await producer.send(topic, encoder.encode(trade.to_avro()), key=trade.symbol.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def _ids_in_kafka(stack: LocalStack, topic: str) -> Counter[str]:
@@ -73,13 +58,6 @@ async def _ids_in_kafka(stack: LocalStack, topic: str) -> Counter[str]:
     finally:
         await reader.stop()
     return ids
-
-
-def _ids_in_lake(table, trades: list[TradeV2]) -> Counter[str]:  # type: ignore[no-untyped-def]
-    table.refresh()
-    wanted = In("message_id", [t.message_id for t in trades])
-    scan = table.scan(row_filter=wanted, selected_fields=("message_id",)).to_arrow()
-    return Counter(scan.column("message_id").to_pylist())
 
 
 def _k2tui(*args: str) -> list[str]:
@@ -109,14 +87,14 @@ def test_sigkill_at_each_step_of_a_flush_loses_and_doubles_nothing(
     kafka_commit_after_crash: int,
 ) -> None:
     trades = list(sample_trades(300, seed=500 + list(CrashPoint).index(point)))
-    asyncio.run(_produce(stack, topic, trades))
+    asyncio.run(produce(stack, topic, trades))
     group = f"g-{topic}"
     common = ("consume", "--topics", topic, "--group", group, "--from-beginning", "--batch-size", "100")
 
     crashed = _run(stack_env, *common, "--crash-at", f"{point.value}:2")
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
     table = open_trades_table(stack.layout)
-    assert sum(_ids_in_lake(table, trades).values()) == rows_after_crash
+    assert sum(ids_in_lake(table, trades).values()) == rows_after_crash
     assert sum(committed_offsets(table, group).values()) == rows_after_crash
     assert _kafka_committed(stack, topic, group) == kafka_commit_after_crash
 
@@ -124,7 +102,7 @@ def test_sigkill_at_each_step_of_a_flush_loses_and_doubles_nothing(
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert f"Messages written: {300 - rows_after_crash}" in restarted.stdout
 
-    in_lake = _ids_in_lake(table, trades)
+    in_lake = ids_in_lake(table, trades)
     in_kafka = asyncio.run(_ids_in_kafka(stack, topic))
     assert in_lake == in_kafka == Counter(t.message_id for t in trades)  # each exactly once in both
     assert sum(committed_offsets(table, group).values()) == 300
@@ -164,10 +142,10 @@ def test_sigterm_writes_the_partial_batch_leaves_the_group_and_exits_within_ten_
         text=True,
     )
     try:
-        asyncio.run(_produce(stack, topic, trades))
+        asyncio.run(produce(stack, topic, trades))
         _wait_for_metric(port, f'k2_messages_consumed_total{{topic="{topic}"}} 250.0', 60)
         table = open_trades_table(stack.layout)
-        assert sum(_ids_in_lake(table, trades).values()) == 0, "a 1000-row batch that never filled"
+        assert sum(ids_in_lake(table, trades).values()) == 0, "a 1000-row batch that never filled"
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
@@ -177,7 +155,7 @@ def test_sigterm_writes_the_partial_batch_leaves_the_group_and_exits_within_ten_
     assert process.returncode == 0, output
     assert took <= 10, f"exited {took:.1f} s after SIGTERM"
     assert "Messages consumed: 250" in output and "Messages written: 250" in output
-    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+    assert ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
 
 
 def _wait_for_metric(port: int, line: str, limit: float) -> str:
@@ -194,54 +172,31 @@ def _wait_for_metric(port: int, line: str, limit: float) -> str:
     raise AssertionError(f"{line!r} not seen in {limit} s; last scrape:\n{text[-2000:]}")
 
 
-def _consumer(stack: LocalStack, table, topic: str, tmp_path: Path, **options) -> IcebergConsumer:  # type: ignore[no-untyped-def]
-    endpoints = stack.layout.endpoints
-    return IcebergConsumer(
-        bootstrap=endpoints.kafka_bootstrap,
-        registry_url=endpoints.registry_url,
-        table=table,
-        topics=[topic],
-        dlq=DeadLetterQueue(tmp_path / "dlq", "consumer"),
-        group=f"g-{topic}",
-        from_beginning=True,
-        flush_interval=0.5,
-        **options,
-    )
-
-
-async def _until(condition, limit: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {limit} s: {what}")
-        await asyncio.sleep(0.1)
-
-
 async def test_while_the_lake_is_away_the_breaker_opens_nothing_advances_and_all_lands_after(
     stack: LocalStack, topic: str, tmp_path: Path, healed: None
 ) -> None:
     table = open_trades_table(stack.layout)
     trades = list(sample_trades(400, seed=520))
-    consumer = _consumer(stack, table, topic, tmp_path, batch_size=100)
+    consumer = consumer_for(stack, table, topic, tmp_path / "dlq", batch_size=100)
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))
-    await _produce(stack, topic, trades[:100])
-    await _until(lambda: consumer.stats.written == 100, 30, "the first batch written")
+    await produce(stack, topic, trades[:100])
+    await until(lambda: consumer.stats.written == 100, 30, "the first batch written")
 
     stack.fault("object-store", FaultAction.PARTITION, mode=Mode.RESET)
-    await _produce(stack, topic, trades[100:])
-    await _until(lambda: consumer.lake_breaker.state is BreakerState.OPEN, 60, "the lake breaker opened")
+    await produce(stack, topic, trades[100:])
+    await until(lambda: consumer.lake_breaker.state is BreakerState.OPEN, 60, "the lake breaker opened")
     assert consumer.metrics.breaker_state.labels("lake")._value.get() == BreakerState.OPEN
     assert consumer.stats.written == 100 and consumer.stats.dead_lettered == 0
     assert sum(committed_offsets(table, f"g-{topic}").values()) == 100, "no offset moved while away"
 
     stack.fault("object-store", FaultAction.HEAL)
-    await _until(lambda: consumer.stats.written == 400, 90, "everything written after the heal")
-    await _until(lambda: consumer.lake_breaker.state is BreakerState.CLOSED, 10, "the breaker closed")
+    await until(lambda: consumer.stats.written == 400, 90, "everything written after the heal")
+    await until(lambda: consumer.lake_breaker.state is BreakerState.CLOSED, 10, "the breaker closed")
     stop.set()
     stats = await running
     assert stats.accounted and stats.errors == 0 and stats.transient_errors >= 3
-    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+    assert ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
 
 
 async def test_while_the_registry_is_stopped_messages_wait_and_none_is_dead_lettered(
@@ -249,20 +204,20 @@ async def test_while_the_registry_is_stopped_messages_wait_and_none_is_dead_lett
 ) -> None:
     table = open_trades_table(stack.layout)
     trades = list(sample_trades(150, seed=530))
-    await _produce(stack, topic, trades)
+    await produce(stack, topic, trades)
     await asyncio.to_thread(stack.fault, "registry", FaultAction.STOP)
-    consumer = _consumer(stack, table, topic, tmp_path)  # a fresh consumer has no schema cached
+    consumer = consumer_for(stack, table, topic, tmp_path / "dlq")  # a fresh consumer has no schema cached
     stop = asyncio.Event()
     running = asyncio.create_task(consumer.run(stop))
-    await _until(lambda: consumer.registry_breaker.state is BreakerState.OPEN, 60, "registry breaker opened")
+    await until(lambda: consumer.registry_breaker.state is BreakerState.OPEN, 60, "registry breaker opened")
     assert consumer.stats.written == 0 and not list(read_dead_letters(tmp_path / "dlq"))
 
     await asyncio.to_thread(stack.fault, "registry", FaultAction.START)
-    await _until(lambda: consumer.stats.written == 150, 60, "everything written once the registry is back")
+    await until(lambda: consumer.stats.written == 150, 60, "everything written once the registry is back")
     stop.set()
     stats = await running
     assert stats.dead_lettered == 0 and stats.accounted
-    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+    assert ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
 
 
 async def test_three_consumers_and_two_rebalances_write_every_message_exactly_once(
@@ -271,32 +226,34 @@ async def test_three_consumers_and_two_rebalances_write_every_message_exactly_on
     table = open_trades_table(stack.layout)
     trades = list(sample_trades(3000, seed=540))
     members = [  # one table object each, as separate processes would have
-        _consumer(stack, open_trades_table(stack.layout), topic, tmp_path / str(i), batch_size=100)
+        consumer_for(stack, open_trades_table(stack.layout), topic, tmp_path / str(i) / "dlq", batch_size=100)
         for i in range(3)
     ]
     stops = [asyncio.Event() for _ in members]
     tasks = [asyncio.create_task(members[i].run(stops[i])) for i in range(2)]
 
-    async def produce_slowly() -> None:
-        for start in range(0, len(trades), 100):
-            await _produce(stack, topic, trades[start : start + 100])
-            await asyncio.sleep(0.2)
+    async def produce_slowly(part: list[TradeV2]) -> None:
+        for start in range(0, len(part), 100):
+            # Keyed by trade id, not symbol: six symbols need not reach all three partitions.
+            await produce(stack, topic, part[start : start + 100], key=lambda trade: trade.trade_id)
+            await asyncio.sleep(0.1)
 
-    producing = asyncio.create_task(produce_slowly())
-    await _until(lambda: sum(m.stats.written for m in members) >= 500, 60, "two members writing")
+    await produce_slowly(trades[:1000])
+    await until(lambda: sum(m.stats.written for m in members) >= 500, 60, "two members writing")
     tasks.append(asyncio.create_task(members[2].run(stops[2])))  # rebalance: a third joins
-    await _until(lambda: members[2].stats.written > 0, 60, "the third member writing")
-    stops[0].set()  # rebalance: the first leaves
-    await tasks[0]
-    await producing
-    await _until(
-        lambda: sum(committed_offsets(table.refresh(), f"g-{topic}").values()) == 3000, 60, "all recorded"
+    await until(lambda: bool(members[2].assignment), 60, "the third assigned")
+    await produce_slowly(trades[1000:2000])
+    await until(lambda: members[2].stats.written > 0, 60, "the third member writing")
+    stops[0].set()  # rebalance: the first leaves while the last third is produced
+    await asyncio.gather(tasks[0], produce_slowly(trades[2000:]))
+    await until(
+        lambda: sum(committed_offsets(table.refresh(), f"g-{topic}").values()) == 3000, 90, "all recorded"
     )
     for stop in stops[1:]:
         stop.set()
     results = await asyncio.gather(*tasks)
     assert all(r.errors == 0 and r.accounted for r in results)
-    assert _ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
+    assert ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
     assert sum(r.written + r.duplicates for r in results) >= 3000
 
 

@@ -1,27 +1,22 @@
 """`k2tui dlq replay` on the real stack: fixed entries reach Kafka exactly once, and never twice."""
 
 import asyncio
-import contextlib
 import json
 import random
 import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pyiceberg.exceptions import NoSuchTableError
 
 from k2tui.consume.consumer import IcebergConsumer
 from k2tui.ingest.dlq import DeadLetterError, DeadLetterQueue, collect_dead_letters, read_replays
 from k2tui.ingest.producer import TOPICS, TradeProducer, ensure_topics
 from k2tui.ingest.replay import ReplayStatus, replay_dead_letters
-from k2tui.lake.catalog import open_catalog
-from k2tui.lake.table import TRADES_V2_PARTITIONING, TRADES_V2_PROPERTIES, TRADES_V2_SCHEMA
 from k2tui.model.samples import sample_trades
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import Exchange, TradeV2
@@ -31,17 +26,6 @@ from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import LocalStack
 from tests.integration.registry_process import RegistryProcess
 from tests.integration.stack_fixture import k2tui_env
-
-
-@pytest.fixture
-def table(stack: LocalStack) -> Iterator:  # type: ignore[type-arg]
-    catalog = open_catalog(stack.layout)
-    name = f"market_data.replay_{uuid.uuid4().hex[:8]}"
-    yield catalog.create_table(
-        name, TRADES_V2_SCHEMA, partition_spec=TRADES_V2_PARTITIONING, properties=TRADES_V2_PROPERTIES
-    )
-    with contextlib.suppress(NoSuchTableError):
-        catalog.drop_table(name)
 
 
 def _k2tui(stack_env: dict[str, str], dlq: Path, *args: str) -> subprocess.CompletedProcess[str]:

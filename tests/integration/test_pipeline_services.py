@@ -13,7 +13,7 @@ from k2tui.ingest.producer import TOPICS
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import Exchange
 from k2tui.stack.supervisor import LocalStack
-from tests.integration.test_consumer_recovery import _produce
+from tests.integration.pipeline import produce
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +24,7 @@ def test_trades_produced_to_kafka_are_served_by_the_api_service(stack: LocalStac
     trades = [t for t in sample_trades(300, seed=701) if t.exchange is Exchange.KRAKEN]
     symbol = trades[0].symbol
     ours = {t.message_id: t for t in trades if t.symbol == symbol}
-    asyncio.run(_produce(stack, TOPICS[Exchange.KRAKEN], trades))
+    asyncio.run(produce(stack, TOPICS[Exchange.KRAKEN], trades))
 
     api = f"http://{stack.layout.settings.api.host}:{stack.layout.settings.api.port}"
     params = {
