@@ -33,6 +33,9 @@ bench: setup
 	$(BIN)/k2tui bench serde
 	$(BIN)/k2tui bench stack
 	$(BIN)/k2tui bench streams
+	$(BIN)/k2tui bench consumer
+	$(BIN)/k2tui bench api
+	$(BIN)/k2tui bench freshness
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

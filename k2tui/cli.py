@@ -590,12 +590,14 @@ def consume(
     as a duplicate, and no error stopped it.
     """
     from k2tui.consume.consumer import IcebergConsumer
+    from k2tui.consume.memory import use_lean_memory
     from k2tui.ingest.dlq import DeadLetterQueue
     from k2tui.ingest.runner import dlq_dir
     from k2tui.lake.catalog import LakeUnavailableError, open_trades_table
 
     settings = state.resolve().settings
     options = settings.consumer
+    use_lean_memory()
     layout = StackLayout(settings)
     if metrics_port is not None:
         bind_socket("127.0.0.1", metrics_port, setting="--metrics-port").close()
@@ -619,6 +621,7 @@ def consume(
         on_event=_stamped,
         crash=crash_at,
         topic_partitions=settings.streams.partitions,
+        large_gap=options.large_gap,
     )
     if metrics_port is not None:
         consumer.metrics.serve(metrics_port)
@@ -640,7 +643,7 @@ def consume(
 def _render_consumer_stats(stats: Any) -> None:
     """The seed's statistics block, then what k2tui adds to it."""
     seconds = time.monotonic() - stats.started
-    p99 = stats.commit_p99()
+    p50, p99, sustained = stats.commit_p50(), stats.commit_p99(), stats.sustained_rate()
     complete = stats.accounted and stats.errors == 0
     console.print("✓ Consumption complete!" if complete else "[red]✗ Consumption incomplete[/]")
     console.print(
@@ -651,10 +654,13 @@ def _render_consumer_stats(stats: Any) -> None:
         f"  Sequence gaps: {stats.sequence_gaps}\n"
         f"  Duration: {seconds:.2f} seconds\n"
         f"  Throughput: {stats.consumed / seconds if seconds else 0:.2f} msg/sec\n"
+        f"  Sustained throughput: {'n/a' if sustained is None else f'{sustained:.2f} msg/sec'} "
+        "(first message to last write)\n"
         f"  Dead-lettered: {stats.dead_lettered}\n"
         f"  Duplicates dropped: {stats.duplicates}\n"
         f"  Retried failures: {stats.transient_errors}\n"
         f"  Snapshots added: {stats.snapshots}\n"
+        f"  Commit p50: {'n/a' if p50 is None else f'{p50 * 1000:.0f} ms'}\n"
         f"  Commit p99: {'n/a' if p99 is None else f'{p99 * 1000:.0f} ms'}",
         highlight=False,
     )
@@ -1086,15 +1092,17 @@ def bench_stack(idle_seconds: float) -> None:
 @bench.command("lake")
 @click.option("--rows", default=1_000_000, show_default=True, type=click.IntRange(min=1000))
 @click.option("--batch", default=500, show_default=True, help="Rows per append (one snapshot each).")
+@click.option("--per-commit", default=25, show_default=True, help="Loading: appends per catalog commit.")
 @click.option(
-    "--snapshots-per-commit", default=20, show_default=True, help="Appends per catalog commit when loading."
+    "--maintain-every", default=250, show_default=True, help="Loading: snapshots between maintenance."
 )
-def bench_lake(rows: int, batch: int, snapshots_per_commit: int) -> None:
-    """Day vs day+exchange partitioning, before and after compaction and expiry, on a throwaway stack."""
+@click.option("--growth", default=500, show_default=True, help="Appends to follow commit time over.")
+def bench_lake(rows: int, batch: int, per_commit: int, maintain_every: int, growth: int) -> None:
+    """Day vs day+exchange partitioning, and commit time with and without maintenance (throwaway stack)."""
     from k2tui.validate.bench.lake import run_lake_bench
 
     render_bench(
-        run_lake_bench(rows, batch, snapshots_per_commit),
+        run_lake_bench(rows, batch, per_commit, maintain_every, growth),
         f"lake: {rows:,} sample trades in {batch}-row snapshots, {os.cpu_count()} CPUs",
     )
 
@@ -1119,6 +1127,117 @@ def bench_streams(
         rows,
         f"streams: normalisers on CPU {cpu}, pipeline on a throwaway stack, "
         f"Python {platform.python_version()}",
+    )
+
+
+@bench.command("consumer")
+@click.option(
+    "--messages",
+    default=1_000_000,
+    show_default=True,
+    type=click.IntRange(min=1000),
+    help="Trades to preload.",
+)
+@click.option(
+    "--seed-messages",
+    default=200_000,
+    show_default=True,
+    type=click.IntRange(min=1000),
+    help="Of them, how many (a) consumes in the seed's 500-row batches.",
+)
+@click.option(
+    "--batch-size",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="(b)'s records per append; past ~20k the rate stays flat while commit time and RSS grow.",
+)
+@click.option(
+    "--flush-interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="(b)'s seconds before a partial batch is written.",
+)
+def bench_consumer(messages: int, seed_messages: int, batch_size: int, flush_interval: float) -> None:
+    """Kafka → Iceberg through the real consumer, seed vs tuned batching, beside a decode-only ceiling."""
+    from k2tui.validate.bench.consumer import run_consumer_bench
+
+    load = os.getloadavg()[0]  # the figures are only as quiet as the machine
+    rows = run_consumer_bench(
+        messages=messages, seed_messages=seed_messages, batch_size=batch_size, flush_interval=flush_interval
+    )
+    render_bench(
+        rows,
+        f"consumer: {messages:,} v2 trades on a throwaway stack, {os.cpu_count()} CPUs "
+        f"(load {load:.1f} at the start), Python {platform.python_version()}",
+    )
+
+
+@bench.command("api")
+@click.option(
+    "--rows",
+    default=10_000_000,
+    show_default=True,
+    type=click.IntRange(min=10_000),
+    help="Trades in the table, appended 100,000 at a time.",
+)
+@click.option(
+    "--requests",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="Timed sequential requests of each case.",
+)
+def bench_api(rows: int, requests: int) -> None:
+    """Latest-100 trades of a symbol through the HTTP API service on a table of millions of trades."""
+    from k2tui.validate.bench.api import run_api_bench
+
+    load = os.getloadavg()[0]  # the figures are only as quiet as the machine
+    render_bench(
+        run_api_bench(rows=rows, requests=requests),
+        f"api: {rows:,} trades, the stack's API service over HTTP, {os.cpu_count()} CPUs "
+        f"(load {load:.1f} at the start), Python {platform.python_version()}",
+    )
+
+
+@bench.command("freshness")
+@click.option(
+    "--duration", default=60.0, show_default=True, type=click.FloatRange(min=5), help="Seconds of trades."
+)
+@click.option(
+    "--rate",
+    default=1000.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Trades per second across all symbols (the simulator's mean; it is bursty).",
+)
+@click.option(
+    "--warmup",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds of trades at the start left out of the percentiles (still checked for being seen).",
+)
+@click.option(
+    "--poll-interval",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds between the starts of poll rounds: the resolution of the figures.",
+)
+def bench_freshness(duration: float, rate: float, warmup: float, poll_interval: float) -> None:
+    """Time from a trade's receipt by the stream client to its appearance in GET /v1/trades."""
+    from k2tui.validate.bench.freshness import run_freshness_bench
+
+    settings = resolve_settings({}, env={}).settings  # the defaults the throwaway stack runs with
+    load = os.getloadavg()[0]
+    rows = run_freshness_bench(duration=duration, rate=rate, warmup=warmup, poll_interval=poll_interval)
+    render_bench(
+        rows,
+        f"freshness: simulator → Kafka → consumer service (default batch {settings.consumer.batch_size} "
+        f"or {settings.consumer.flush_interval:g} s) → API service, {os.cpu_count()} CPUs "
+        f"(load {load:.1f} at the start)",
     )
 
 

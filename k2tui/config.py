@@ -147,6 +147,9 @@ class ConsumerSettings:
     metrics_port: ClientPort = field(
         default=19094, metadata=_help("port of the consumer service's Prometheus /metrics")
     )
+    large_gap: Annotated[int, Between(2, 1_000_000_000)] = field(
+        default=1000, metadata=_help("trade ids missing at once from which a sequence gap counts as large")
+    )
     shutdown_timeout: Annotated[float, Between(0.5, 60)] = field(
         default=7.0, metadata=_help("seconds SIGTERM allows for writing the last batch")
     )
@@ -173,7 +176,7 @@ class LakeSettings:
     )
     snapshot_max_age: Annotated[float, Between(300, 365 * 86400)] = field(
         default=600.0,
-        metadata=_help("seconds a snapshot is kept before expiry may remove it (an append in doubt needs 300)"),
+        metadata=_help("seconds before expiry may remove a snapshot (an append in doubt needs 300)"),
     )
     compact_min_files: Annotated[int, Between(2, 1_000_000)] = field(
         default=10, metadata=_help("small files a partition needs before compaction rewrites them")

@@ -8,6 +8,7 @@ import uvicorn
 
 from k2tui.api.app import create_app
 from k2tui.config import Settings, setting_label
+from k2tui.lake.catalog import LakeUnavailableError, open_trades_table
 from k2tui.lake.query import QueryEngine
 from k2tui.stack.layout import StackLayout
 from k2tui.stack.registry.server import bind_socket
@@ -17,7 +18,11 @@ def serve_api(settings: Settings) -> None:
     """Serve the stack's lake on ``api.host:api.port`` until interrupted."""
     api = settings.api
     sock = bind_socket(api.host, api.port, setting=f"{setting_label('api.port')} or --port")
-    engine = QueryEngine(StackLayout(settings), cache_bytes=api.cache_mb * 2**20)
+    layout = StackLayout(settings)
+    # Created when missing (empty), as the consumer does: an API started before any consumer is healthy.
+    with contextlib.suppress(LakeUnavailableError):  # /health says what is down
+        open_trades_table(layout)
+    engine = QueryEngine(layout, cache_bytes=api.cache_mb * 2**20)
     app = create_app(engine, max_limit=api.max_limit, warm=True)
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False)
     print(

@@ -213,6 +213,7 @@ class IcebergConsumer:
         self._registry = RegistryClient(registry_url)
         self._decoder = AvroDecoder(self._registry)
         self._unknown_schema_lookups: Counter[int] = Counter()
+        self._consumed_counters: dict[str, Any] = {}
         self._unsought: set[TopicPartition] = set()
         """Assigned partitions whose start offset is not read from the lake yet (they stay paused)."""
         self._inbox: deque[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]] = deque()
@@ -446,7 +447,10 @@ class IcebergConsumer:
         unflushed = self._unflushed
         unflushed.consumed += 1
         unflushed.next_offsets[tp] = message.offset + 1
-        self.metrics.consumed.labels(tp.topic).inc()
+        counted = self._consumed_counters.get(tp.topic)
+        if counted is None:  # a labelled child looked up once per topic, not per message
+            counted = self._consumed_counters[tp.topic] = self.metrics.consumed.labels(tp.topic)
+        counted.inc()
         self._last_message = time.monotonic()
         if trade is None:
             unflushed.dead_lettered += 1

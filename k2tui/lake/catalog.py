@@ -7,7 +7,7 @@ import contextlib
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
 from pyiceberg.table import Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from k2tui.lake.table import (
     NAMESPACE,
@@ -42,7 +42,8 @@ def open_trades_table(layout: StackLayout) -> Table:
 
 def ensure_trades_table(catalog: SqlCatalog) -> tuple[Table, bool]:
     """The trades table, created with its namespace when missing; True when it was created now."""
-    with contextlib.suppress(NamespaceAlreadyExistsError):
+    # IntegrityError: another process (the API, the consumer) created it between the check and the insert.
+    with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
         catalog.create_namespace(NAMESPACE)
     try:
         table = catalog.create_table(
@@ -52,7 +53,7 @@ def ensure_trades_table(catalog: SqlCatalog) -> tuple[Table, bool]:
             sort_order=TRADES_V2_SORT_ORDER,
             properties=TRADES_V2_PROPERTIES,
         )
-    except TableAlreadyExistsError:
+    except (TableAlreadyExistsError, IntegrityError):
         table = catalog.load_table(TABLE_IDENTIFIER)
         missing = {k: v for k, v in TRADES_V2_PROPERTIES.items() if table.properties.get(k) != v}
         if missing:

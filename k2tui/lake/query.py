@@ -329,6 +329,8 @@ class QueryEngine:
                     self._table = open_catalog(self._layout).load_table(TABLE_IDENTIFIER)
                 elif force or time.monotonic() - self._refreshed >= self._refresh_seconds:
                     self._table.refresh()
+                else:  # fresh enough; only a real reload restarts the clock, or steady polling froze it
+                    return self._table
             except NoSuchTableError as error:
                 raise LakeUnavailableError(
                     f"the table {TABLE_IDENTIFIER} does not exist yet; `k2tui up` creates it"

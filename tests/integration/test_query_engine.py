@@ -215,6 +215,22 @@ def test_a_new_append_is_seen_by_the_next_query(stack: LocalStack) -> None:
             engine.close()
 
 
+def test_queries_more_often_than_the_refresh_interval_still_see_new_appends(stack: LocalStack) -> None:
+    with _new_table(stack) as table:
+        LakeWriter(table, "g").append(CHUNKS[0], {("t", 0): 1})
+        engine = QueryEngine(table, refresh_seconds=0.2)
+        try:
+            assert engine.count_trades() == len(CHUNKS[0])
+            other = open_catalog(stack.layout).load_table(table.name())
+            LakeWriter(other, "g").append(BARS[:1], {("t", 0): 2})
+            deadline = time.monotonic() + 3
+            while engine.count_trades() == len(CHUNKS[0]) and time.monotonic() < deadline:
+                time.sleep(0.02)  # a poller ten times faster than the refresh interval
+            assert engine.count_trades() == len(CHUNKS[0]) + 1
+        finally:
+            engine.close()
+
+
 async def test_the_api_serves_the_engine_over_http(engine: QueryEngine) -> None:
     app = create_app(engine, max_limit=1000)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http:

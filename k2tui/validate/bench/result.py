@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from time import perf_counter
 
 
+class BenchError(RuntimeError):
+    """A run did not do what its figures would claim (a wrong answer, a trade lost): no table for it."""
+
+
 @dataclass(frozen=True)
 class BenchRow:
     case: str
