@@ -37,7 +37,7 @@ from k2tui.consume.resilience import (
     CircuitBreaker,
 )
 from k2tui.consume.sequence import GAP_KINDS, SequenceTracker
-from k2tui.consume.writer import AppendResult, LakeWriter
+from k2tui.consume.writer import AppendResult, LakeWriter, StaleBatchError
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.producer import ensure_topics
 from k2tui.ingest.stats import percentile
@@ -124,6 +124,7 @@ class _Unflushed:
     ids: set[str] = field(default_factory=set)
     topics: Counter[str] = field(default_factory=Counter)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    first_offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
 class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -447,6 +448,7 @@ class IcebergConsumer:
         unflushed = self._unflushed
         unflushed.consumed += 1
         unflushed.next_offsets[tp] = message.offset + 1
+        unflushed.first_offsets.setdefault(tp, message.offset)
         counted = self._consumed_counters.get(tp.topic)
         if counted is None:  # a labelled child looked up once per topic, not per message
             counted = self._consumed_counters[tp.topic] = self.metrics.consumed.labels(tp.topic)
@@ -538,7 +540,12 @@ class IcebergConsumer:
         if unflushed.records:
             self._flushes_with_records += 1
             self._crash_if_planned(CrashPoint.BEFORE_APPEND)
-            result = await in_daemon_thread(self._writer.append, unflushed.records, offsets)
+            starts = {(tp.topic, tp.partition): offset for tp, offset in unflushed.first_offsets.items()}
+            try:
+                result = await in_daemon_thread(self._writer.append, unflushed.records, offsets, starts)
+            except StaleBatchError as error:
+                self._drop_stale(error)
+                return
             self._crash_if_planned(CrashPoint.AFTER_APPEND)
             self._count_append(result, unflushed)
         self.stats.consumed += unflushed.consumed
@@ -551,9 +558,21 @@ class IcebergConsumer:
         if unflushed.records:
             self._crash_if_planned(CrashPoint.AFTER_COMMIT)
 
+    def _drop_stale(self, error: StaleBatchError) -> None:
+        """Another member wrote these partitions (they moved while this one was cut off): re-seek them."""
+        taken = set(self._unflushed.next_offsets) | {tp for tp, _ in self._inbox}
+        partitions = taken & self.assignment
+        self.on_event(f"batch dropped, {error}; {len(partitions)} partitions start again from the lake")
+        self._unflushed = _Unflushed()
+        self._inbox.clear()
+        self._unsought.update(partitions)
+
     def _count_append(self, result: AppendResult, unflushed: _Unflushed) -> None:
         self.stats.written += result.records
-        self.stats.snapshots += 1
+        if result.already_written:
+            self.on_event(f"{result.records} records were already in the lake (an attempt in doubt landed)")
+        else:
+            self.stats.snapshots += 1
         self.stats.commit_seconds.append(result.seconds)
         self.metrics.write_seconds.observe(result.seconds)
         self.metrics.batch_size.observe(result.records)

@@ -93,6 +93,29 @@ class AppendResult:
     records: int
     seconds: float
     attempts: int
+    already_written: bool = False
+    """The lake's offsets were past this batch already: an earlier attempt in doubt had landed."""
+
+
+class StaleBatchError(RuntimeError):
+    """Another writer recorded offsets past this batch's start: appending it would write rows twice."""
+
+
+def check_fence(
+    recorded: dict[TopicPartition, int], starts: dict[TopicPartition, int], ends: dict[TopicPartition, int]
+) -> bool:
+    """True when the batch is in the lake already; raises StaleBatchError when it partly is.
+
+    The lake's offsets move only by appends, so a batch may be appended only where the recorded offset
+    of each of its partitions is at or before the batch's first offset there.
+    """
+    if all(recorded.get(tp, -1) >= end for tp, end in ends.items()):
+        return True
+    ahead = {tp: recorded[tp] for tp, start in starts.items() if recorded.get(tp, -1) > start}
+    if ahead:
+        described = ", ".join(f"{t}[{p}] at {o} past {starts[(t, p)]}" for (t, p), o in sorted(ahead.items()))
+        raise StaleBatchError(f"the lake already holds offsets {described}")
+    return False
 
 
 class LakeWriter:
@@ -105,14 +128,31 @@ class LakeWriter:
         self.table.refresh()
         return committed_offsets(self.table, self.group)
 
-    def append(self, records: Sequence[TradeV2], offsets: dict[TopicPartition, int]) -> AppendResult:
-        """One snapshot with `records` and this group's offsets merged over what is recorded already."""
+    def append(
+        self,
+        records: Sequence[TradeV2],
+        offsets: dict[TopicPartition, int],
+        starts: dict[TopicPartition, int] | None = None,
+    ) -> AppendResult:
+        """One snapshot with `records` and this group's offsets merged over what is recorded already.
+
+        With `starts` (each partition's first offset in the batch) the append is fenced: a batch already
+        in the lake is not written again (AppendResult.already_written), and one another writer got
+        past raises StaleBatchError. The consumer always passes them; that is what makes a retry after
+        an outage, or a member that lost its partitions without knowing, write nothing twice.
+        """
         began = time.perf_counter()
         data = arrow_trades(records, self._schema)
         commit_id = str(uuid.uuid4())
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             properties = carried_properties(self.table)
-            merged = _recorded(properties, self.group) | offsets
+            recorded = _recorded(properties, self.group)
+            if starts is not None and check_fence(recorded, starts, offsets):
+                snapshot = self.table.current_snapshot()
+                assert snapshot is not None
+                seconds = time.perf_counter() - began
+                return AppendResult(snapshot.snapshot_id, commit_id, len(records), seconds, attempt, True)
+            merged = recorded | offsets
             properties[offsets_key(self.group)] = _encode_offsets(merged)
             properties[COMMIT_ID] = commit_id
             try:

@@ -62,12 +62,21 @@ def table(stack: LocalStack) -> Iterator:  # type: ignore[type-arg]
 
     from pyiceberg.exceptions import NoSuchTableError
 
-    from k2tui.lake.table import TRADES_V2_PARTITIONING, TRADES_V2_PROPERTIES, TRADES_V2_SCHEMA
+    from k2tui.lake.table import (
+        TRADES_V2_PARTITIONING,
+        TRADES_V2_PROPERTIES,
+        TRADES_V2_SCHEMA,
+        TRADES_V2_SORT_ORDER,
+    )
 
     catalog = open_catalog(stack.layout)
     name = f"market_data.test_{uuid.uuid4().hex[:8]}"
     yield catalog.create_table(
-        name, TRADES_V2_SCHEMA, partition_spec=TRADES_V2_PARTITIONING, properties=TRADES_V2_PROPERTIES
+        name,
+        TRADES_V2_SCHEMA,
+        partition_spec=TRADES_V2_PARTITIONING,
+        sort_order=TRADES_V2_SORT_ORDER,
+        properties=TRADES_V2_PROPERTIES,
     )
     with contextlib.suppress(NoSuchTableError):
         catalog.drop_table(name)

@@ -1,39 +1,14 @@
 """Appends to Iceberg carry the Kafka offsets they came from, merged across groups and writers."""
 
-import contextlib
-import uuid
 from decimal import Decimal
 
 import pytest
-from pyiceberg.exceptions import NoSuchTableError
 
-from k2tui.consume.writer import COMMIT_ID, LakeWriter, committed_offsets
+from k2tui.consume.writer import COMMIT_ID, LakeWriter, StaleBatchError, committed_offsets
 from k2tui.lake.catalog import open_catalog
-from k2tui.lake.table import (
-    TRADES_V2_PARTITIONING,
-    TRADES_V2_PROPERTIES,
-    TRADES_V2_SCHEMA,
-    TRADES_V2_SORT_ORDER,
-)
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import TradeV2
 from k2tui.stack.supervisor import LocalStack
-
-
-@pytest.fixture
-def table(stack: LocalStack):  # type: ignore[no-untyped-def]
-    catalog = open_catalog(stack.layout)
-    name = f"market_data.writer_{uuid.uuid4().hex[:8]}"
-    created = catalog.create_table(
-        name,
-        TRADES_V2_SCHEMA,
-        partition_spec=TRADES_V2_PARTITIONING,
-        sort_order=TRADES_V2_SORT_ORDER,
-        properties=TRADES_V2_PROPERTIES,
-    )
-    yield created
-    with contextlib.suppress(NoSuchTableError):
-        catalog.drop_table(name)
 
 
 def test_records_round_trip_with_exact_types(table) -> None:  # type: ignore[no-untyped-def]
@@ -79,3 +54,23 @@ def test_a_concurrent_writer_is_merged_not_overwritten(table, stack: LocalStack)
     assert result.attempts == 2
     assert two.offsets() == {("t", 0): 10, ("t", 1): 7}
     assert len(table.refresh().scan().to_arrow()) == 20
+
+
+def test_a_batch_retried_after_an_outcome_in_doubt_is_not_written_twice(table) -> None:  # type: ignore[no-untyped-def]
+    trades = list(sample_trades(50, seed=40))
+    writer = LakeWriter(table, "g")
+    first = writer.append(trades, {("t", 0): 50}, starts={("t", 0): 0})
+    again = writer.append(trades, {("t", 0): 50}, starts={("t", 0): 0})  # as after a timeout that landed
+    assert not first.already_written and again.already_written
+    assert table.scan().to_arrow().num_rows == 50 and len(table.snapshots()) == 1
+
+
+def test_a_member_that_lost_its_partition_cannot_write_over_the_new_owner(table, stack: LocalStack) -> None:  # type: ignore[no-untyped-def]
+    trades = list(sample_trades(60, seed=41))
+    new_owner = LakeWriter(open_catalog(stack.layout).load_table(table.name()), "g")
+    new_owner.append(trades[:30], {("t", 0): 30}, starts={("t", 0): 0})
+    zombie = LakeWriter(table, "g")  # its view predates the new owner's append
+    with pytest.raises(StaleBatchError, match=r"t\[0\] at 30 past 10"):
+        zombie.append(trades[10:40], {("t", 0): 40}, starts={("t", 0): 10})
+    table.refresh()
+    assert table.scan().to_arrow().num_rows == 30 and committed_offsets(table, "g") == {("t", 0): 30}
