@@ -594,6 +594,7 @@ def consume(
     from k2tui.ingest.dlq import DeadLetterQueue
     from k2tui.ingest.runner import dlq_dir
     from k2tui.lake.catalog import LakeUnavailableError, open_trades_table
+    from k2tui.lake.maintenance import MaintenancePolicy, MaintenanceSchedule
 
     settings = state.resolve().settings
     options = settings.consumer
@@ -622,6 +623,7 @@ def consume(
         crash=crash_at,
         topic_partitions=settings.streams.partitions,
         large_gap=options.large_gap,
+        maintenance=MaintenanceSchedule(MaintenancePolicy.from_settings(settings.lake)),
     )
     if metrics_port is not None:
         consumer.metrics.serve(metrics_port)
@@ -941,8 +943,8 @@ def lake_stats_command(state: CliState) -> None:
 def lake_expire(state: CliState, older_than: str | None, retain_last: int | None) -> None:
     """Expire old snapshots and delete the files only they referenced; safe beside a running consumer.
 
-    Defaults: settings lake.snapshot_max_age and lake.retain_snapshots. Snapshots younger than five
-    minutes are always kept: an append whose outcome was unknown looks for its commit id among them.
+    Defaults: settings lake.snapshot_max_age and lake.retain_snapshots. Snapshots younger than a
+    minute are always kept: an append whose outcome was unknown looks for its commit id among them.
     """
     from datetime import timedelta
 
@@ -957,7 +959,7 @@ def lake_expire(state: CliState, older_than: str | None, retain_last: int | None
         _lake_table(state), older_than=age, retain_last=retain_last or settings.retain_snapshots
     )
     _render_lake_stats("snapshot expiry", report.before, report.after)
-    kept = " (the five-minute floor)" if age < UNKNOWN_OUTCOME_WINDOW else ""
+    kept = " (the one-minute floor)" if age < UNKNOWN_OUTCOME_WINDOW else ""
     console.print(
         f"Expired {report.expired:,} snapshots older than {report.cutoff:%Y-%m-%d %H:%M:%S} UTC{kept}; "
         f"deleted {report.data_files_deleted:,} data files, {report.manifests_deleted:,} manifests and "
@@ -973,13 +975,18 @@ def lake_expire(state: CliState, older_than: str | None, retain_last: int | None
     help="Small files a partition needs to be rewritten (setting lake.compact_min_files).",
 )
 @click.option("--partition", "day", type=click.DateTime(["%Y-%m-%d"]), help="Only this UTC day.")
+@click.option(
+    "--target-rows",
+    type=click.IntRange(min=1000),
+    help="Rows per rewritten file; files under half of it are small. [default: 100,000]",
+)
 @click.pass_obj
-def lake_compact(state: CliState, min_files: int | None, day: Any) -> None:
+def lake_compact(state: CliState, min_files: int | None, day: Any, target_rows: int | None) -> None:
     """Rewrite each partition's small files into few large sorted ones; safe beside a running consumer.
 
     One atomic snapshot carries the consumers' offsets forward; every row is kept exactly once.
     """
-    from k2tui.lake.maintenance import CompactionError, compact
+    from k2tui.lake.maintenance import TARGET_ROWS, CompactionError, compact
 
     settings = state.resolve().settings.lake
     try:
@@ -987,6 +994,7 @@ def lake_compact(state: CliState, min_files: int | None, day: Any) -> None:
             _lake_table(state),
             min_files=min_files or settings.compact_min_files,
             day=None if day is None else day.date(),
+            target_rows=target_rows or TARGET_ROWS,
         )
     except CompactionError as error:
         raise click.ClickException(str(error)) from error

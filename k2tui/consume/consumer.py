@@ -23,7 +23,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
@@ -127,6 +127,14 @@ class _Unflushed:
     first_offsets: dict[TopicPartition, int] = field(default_factory=dict)
 
 
+class Maintenance(Protocol):
+    """Lake upkeep the consumer runs between batches (the lake layer's MaintenanceSchedule)."""
+
+    def due(self) -> bool: ...
+
+    def run_due(self, table: Table) -> object: ...
+
+
 class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: IcebergConsumer) -> None:
         self.owner = owner
@@ -188,6 +196,7 @@ class IcebergConsumer:
         crash: CrashPlan | None = None,
         topic_partitions: int | None = None,
         large_gap: int = 1000,
+        maintenance: Maintenance | None = None,
     ) -> None:
         """`topic_partitions`: create missing topics with this many partitions before subscribing."""
         self.bootstrap = bootstrap
@@ -201,6 +210,7 @@ class IcebergConsumer:
         self.shutdown_timeout = shutdown_timeout
         self.crash = crash
         self.topic_partitions = topic_partitions
+        self.maintenance = maintenance
         self.dlq = dlq
         self.on_event = on_event or (lambda message: None)
         self.stats = ConsumerStats()
@@ -258,6 +268,7 @@ class IcebergConsumer:
                     self._measure_lag(consumer)
                     if self._flush_due():
                         await self._try_flush()
+                        await self._maintain()
             await self._shut_down()
         except Exception as error:
             # Unhandled: counted and named for the statistics block, then raised. Nothing after the last
@@ -513,6 +524,16 @@ class IcebergConsumer:
             trade_time_us=datum.get("timestamp") if isinstance(datum, dict) else None,
             decoded=datum,
         )
+
+    async def _maintain(self) -> None:
+        """Expire and compact when due, between batches and never while the lake is failing.
+
+        Inline on purpose: nothing is appended meanwhile, so the compaction's commit cannot lose a race.
+        """
+        if self.maintenance is None or self.lake_breaker.failures or not self.maintenance.due():
+            return
+        run = await in_daemon_thread(self.maintenance.run_due, self._writer.table)
+        self.on_event(f"lake maintenance: {run}")
 
     async def _try_flush(self) -> None:
         if not self._unflushed.records:  # only a Kafka commit, the lake is not involved

@@ -22,6 +22,7 @@ import contextlib
 import logging
 import random
 import re
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -49,14 +50,15 @@ from k2tui.consume.writer import carried_properties
 log = logging.getLogger(__name__)
 
 COMPACTION_ID = "k2.compaction-id"
-# writer.py looks for a commit id right after an attempt whose outcome it could not tell, so a few
-# minutes covers it with a wide margin (a catalog or S3 call times out well within one).
-UNKNOWN_OUTCOME_WINDOW = timedelta(minutes=5)
+# writer.py looks for a commit id right after an attempt whose outcome it could not tell, within the
+# same append call, whose catalog and S3 requests time out in seconds (stack/services.py); the offset
+# fence (writer.check_fence) backs it up. A minute covers it with a wide margin.
+UNKNOWN_OUTCOME_WINDOW = timedelta(minutes=1)
 # A compaction's file swap is cheap to rebase, so it gets many tries to land between appends.
 REBASE_ATTEMPTS = 20
-# Rows per rewritten file: bounds the memory of a rewrite (one bin is in memory at a time). A file with
-# fewer than half of this is small.
-TARGET_ROWS = 250_000
+# Rows per rewritten file. One bin is in memory at a time: 100,000 rows took about 180 MiB of RSS at the
+# peak (the Arrow data is 30 MiB; reading, sorting and writing copy it). A file under half of this is small.
+TARGET_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -250,12 +252,14 @@ def compact(
     day: date | None = None,
     target_rows: int = TARGET_ROWS,
     commit_gate: AbstractContextManager[object] | None = None,
+    stop: threading.Event | None = None,
 ) -> CompactionReport:
     """Rewrite the small files of every partition (of `day`) that has at least `min_files` of them.
 
     `commit_gate` is held only around the commit: a consumer that holds the same lock around its own
     appends keeps its commits out of the swap's way (an optimistic swap can lose every race to an
-    appender that commits back to back). Other writers are still handled by rebasing.
+    appender that commits back to back). Other writers are still handled by rebasing. Setting `stop`
+    abandons the work at the next file group, before anything is committed (a consumer shutting down).
     """
     began = time.perf_counter()
     own = _private_view(table)
@@ -270,6 +274,8 @@ def compact(
         for plan in plans:
             files_after = 0
             for bin_files in plan.bins:
+                if stop is not None and stop.is_set():
+                    raise CompactionError("compaction stopped before committing; nothing changed")
                 written = _rewrite(own, bin_files)
                 removed.extend(bin_files)
                 added.extend(written)
@@ -376,9 +382,12 @@ def _rewrite(table: Table, files: list[DataFile]) -> list[DataFile]:
     ).to_table([FileScanTask(f) for f in files])
     if rows.num_rows != expected:
         raise CompactionError(f"read {rows.num_rows} rows from files that list {expected}; nothing changed")
+    rows = rows.combine_chunks()  # one chunk per file read: sorting many chunks costs more memory
     if keys := _sort_keys(table):
         rows = rows.sort_by(keys)
     written = list(_dataframe_to_data_files(table_metadata=table.metadata, df=rows, io=table.io))
+    del rows
+    pa.default_memory_pool().release_unused()  # else the allocator keeps each bin's peak for good
     if sum(f.record_count for f in written) != expected:
         _discard(table.io, written)
         raise CompactionError(f"wrote a different number of rows than the {expected} read; nothing changed")
@@ -452,6 +461,17 @@ class MaintenanceRun:
     expiry: ExpiryReport | None = None
     errors: list[str] = field(default_factory=list)
 
+    def __str__(self) -> str:
+        """One line for the consumer's event log."""
+        parts = []
+        if self.compaction is not None:
+            c = self.compaction
+            parts.append(f"compacted {c.before.data_files} files to {c.after.data_files} ({c.seconds:.1f} s)")
+        if self.expiry is not None:
+            e = self.expiry
+            parts.append(f"expired {e.expired} snapshots, {e.files_deleted} files gone ({e.seconds:.1f} s)")
+        return "; ".join(parts + self.errors) or "nothing to do"
+
 
 class MaintenanceSchedule:
     """Runs the jobs whose period has passed; each first falls due one period after the schedule starts."""
@@ -465,8 +485,13 @@ class MaintenanceSchedule:
     ) -> None:
         self.policy = policy
         self.commit_gate = commit_gate
+        self._stopping = threading.Event()
         started = time.monotonic() if now is None else now
         self._last = {"compact": started, "expire": started}
+
+    def stop(self) -> None:
+        """Make a running compaction give up before it commits, so a consumer can shut down promptly."""
+        self._stopping.set()
 
     def _due(self, job: str, every: float, now: float) -> bool:
         return every > 0 and now - self._last[job] >= every
@@ -492,11 +517,13 @@ class MaintenanceSchedule:
         if compact_due:
             self._last["compact"] = now
             try:
-                run.compaction = compact(table, min_files=self.policy.min_files, commit_gate=self.commit_gate)
+                run.compaction = compact(
+                    table, min_files=self.policy.min_files, commit_gate=self.commit_gate, stop=self._stopping
+                )
             except Exception as error:  # any failure leaves the table as it was
                 log.warning("scheduled compaction failed: %s", error)
                 run.errors.append(f"compaction: {error}")
-        if expire_due:
+        if expire_due and not self._stopping.is_set():
             self._last["expire"] = now
             try:
                 run.expiry = expire_snapshots(

@@ -194,6 +194,22 @@ def test_a_compaction_beaten_by_another_changes_nothing(
     assert len(_message_ids(table)) == 200
 
 
+def test_a_stopped_schedule_abandons_its_compaction_before_committing(table: Table) -> None:
+    _append_batches(LakeWriter(table, GROUP), list(sample_trades(200, seed=31)), 50)
+    files = _live_files(table)
+    policy = MaintenancePolicy(
+        expire_every=1, compact_every=1, older_than=timedelta(minutes=10), retain_last=1, min_files=2
+    )
+    schedule = MaintenanceSchedule(policy, now=0)
+    schedule.stop()  # as a consumer does on SIGTERM
+
+    run = schedule.run_due(table, now=1)
+
+    assert run is not None and run.compaction is None and run.expiry is None
+    assert run.errors == ["compaction: compaction stopped before committing; nothing changed"]
+    assert _live_files(table) == files and len(table.refresh().snapshots()) == 4
+
+
 def test_compaction_racing_a_consumer_thread_keeps_every_row_once_and_the_newest_offsets(
     table: Table, stack: LocalStack
 ) -> None:
@@ -268,9 +284,9 @@ def test_the_lake_verbs_report_what_they_did(stack: LocalStack, stack_env: dict[
     assert f"timestamp_day={day}/exchange=BINANCE" in compacted.stdout
     assert "Rewrote 6 small files into 2 (90 rows, every one kept)" in compacted.stdout
 
-    expired = _k2tui(stack_env, "expire", "--older-than", "1m", "--retain-last", "100000")
+    expired = _k2tui(stack_env, "expire", "--older-than", "30s", "--retain-last", "100000")
     assert expired.returncode == 0, expired.stderr
-    assert "(the five-minute floor)" in expired.stdout and "Expired 0 snapshots" in expired.stdout
+    assert "(the one-minute floor)" in expired.stdout and "Expired 0 snapshots" in expired.stdout
     assert writer.offsets() == {(TOPIC, 0): 90}
 
     bad = _k2tui(stack_env, "expire", "--older-than", "soon")

@@ -59,7 +59,7 @@ def test_the_policy_comes_from_the_lake_settings() -> None:
 
 def test_a_snapshot_age_below_the_unknown_outcome_window_is_refused() -> None:
     with pytest.raises(ValueError, match="K2_LAKE_SNAPSHOT_MAX_AGE"):
-        resolve_settings(env={"K2_LAKE_SNAPSHOT_MAX_AGE": "60"})
+        resolve_settings(env={"K2_LAKE_SNAPSHOT_MAX_AGE": "30"})
 
 
 def test_each_job_falls_due_one_period_after_the_last_and_zero_turns_it_off() -> None:
