@@ -134,6 +134,9 @@ class Maintenance(Protocol):
 
     def run_due(self, table: Table) -> object: ...
 
+    def stop(self) -> None:
+        """Make a run in progress give up before it commits."""
+
 
 class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: IcebergConsumer) -> None:
@@ -533,6 +536,7 @@ class IcebergConsumer:
         if self.maintenance is None or self.lake_breaker.failures or not self.maintenance.due():
             return
         run = await in_daemon_thread(self.maintenance.run_due, self._writer.table)
+        await in_daemon_thread(self._writer.table.refresh)  # the next append builds on what it left
         self.on_event(f"lake maintenance: {run}")
 
     async def _try_flush(self) -> None:
@@ -628,6 +632,8 @@ class IcebergConsumer:
 
     async def _shut_down(self) -> None:
         """Write what was taken, within the shutdown time; what cannot be written is read again later."""
+        if self.maintenance is not None:
+            self.maintenance.stop()
         deadline = time.monotonic() + self.shutdown_timeout
         while time.monotonic() < deadline:
             async with self._lock:
