@@ -1171,15 +1171,11 @@ def bench_consumer(messages: int, seed_messages: int, batch_size: int, flush_int
     """Kafka → Iceberg through the real consumer, seed vs tuned batching, beside a decode-only ceiling."""
     from k2tui.validate.bench.consumer import run_consumer_bench
 
-    load = os.getloadavg()[0]  # the figures are only as quiet as the machine
+    title = _loaded_bench_title(f"consumer: {messages:,} v2 trades on a throwaway stack")
     rows = run_consumer_bench(
         messages=messages, seed_messages=seed_messages, batch_size=batch_size, flush_interval=flush_interval
     )
-    render_bench(
-        rows,
-        f"consumer: {messages:,} v2 trades on a throwaway stack, {os.cpu_count()} CPUs "
-        f"(load {load:.1f} at the start), Python {platform.python_version()}",
-    )
+    render_bench(rows, title)
 
 
 @bench.command("api")
@@ -1201,12 +1197,8 @@ def bench_api(rows: int, requests: int) -> None:
     """Latest-100 trades of a symbol through the HTTP API service on a table of millions of trades."""
     from k2tui.validate.bench.api import run_api_bench
 
-    load = os.getloadavg()[0]  # the figures are only as quiet as the machine
-    render_bench(
-        run_api_bench(rows=rows, requests=requests),
-        f"api: {rows:,} trades, the stack's API service over HTTP, {os.cpu_count()} CPUs "
-        f"(load {load:.1f} at the start), Python {platform.python_version()}",
-    )
+    title = _loaded_bench_title(f"api: {rows:,} trades, the stack's API service over HTTP")
+    render_bench(run_api_bench(rows=rows, requests=requests), title)
 
 
 @bench.command("freshness")
@@ -1239,13 +1231,19 @@ def bench_freshness(duration: float, rate: float, warmup: float, poll_interval: 
     from k2tui.validate.bench.freshness import run_freshness_bench
 
     settings = resolve_settings({}, env={}).settings  # the defaults the throwaway stack runs with
-    load = os.getloadavg()[0]
-    rows = run_freshness_bench(duration=duration, rate=rate, warmup=warmup, poll_interval=poll_interval)
-    render_bench(
-        rows,
+    title = _loaded_bench_title(
         f"freshness: simulator → Kafka → consumer service (default batch {settings.consumer.batch_size} "
-        f"or {settings.consumer.flush_interval:g} s) → API service, {os.cpu_count()} CPUs "
-        f"(load {load:.1f} at the start)",
+        f"or {settings.consumer.flush_interval:g} s) → API service"
+    )
+    rows = run_freshness_bench(duration=duration, rate=rate, warmup=warmup, poll_interval=poll_interval)
+    render_bench(rows, title)
+
+
+def _loaded_bench_title(subject: str) -> str:
+    """The subject, the machine and its load now: the figures are only as quiet as the machine."""
+    return (
+        f"{subject}, {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f} at the start), "
+        f"Python {platform.python_version()}"
     )
 
 
