@@ -536,8 +536,11 @@ class IcebergConsumer:
         if self.maintenance is None or self.lake_breaker.failures or not self.maintenance.due():
             return
         run = await in_daemon_thread(self.maintenance.run_due, self._writer.table)
-        await in_daemon_thread(self._writer.table.refresh)  # the next append builds on what it left
         self.on_event(f"lake maintenance: {run}")
+        try:
+            await in_daemon_thread(self._writer.table.refresh)  # the next append builds on what it left
+        except TRANSIENT_LAKE_ERRORS as error:  # the next append meets it too, behind the breaker
+            self.on_event(f"lake unavailable after maintenance: {type(error).__name__}")
 
     async def _try_flush(self) -> None:
         if not self._unflushed.records:  # only a Kafka commit, the lake is not involved

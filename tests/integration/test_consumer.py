@@ -14,8 +14,9 @@ from k2tui.ingest.dlq import read_dead_letters
 from k2tui.lake.maintenance import MaintenancePolicy, MaintenanceSchedule
 from k2tui.model.samples import sample_trades
 from k2tui.stack.ports import find_free_port
-from k2tui.stack.supervisor import LocalStack
-from tests.integration.pipeline import consumer_for, ids_in_lake, produce
+from k2tui.stack.proxy import Mode
+from k2tui.stack.supervisor import FaultAction, LocalStack
+from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
 
 
 @pytest.fixture
@@ -100,3 +101,36 @@ async def test_the_consumer_expires_and_compacts_on_its_schedule_and_keeps_every
     # Expiry ran; what it removes (nothing younger than a minute) is tested with the lake's own tests.
     assert ids_in_lake(table) == Counter(t.message_id for t in trades)
     assert sum(committed_offsets(table, f"g-{topic}").values()) == 1200, "offsets carried through maintenance"
+
+
+async def test_maintenance_falling_due_while_the_lake_is_away_does_not_stop_the_consumer(
+    stack: LocalStack,
+    table,
+    topic: str,
+    tmp_path: Path,
+    healed: None,  # type: ignore[no-untyped-def]
+) -> None:
+    policy = MaintenancePolicy(
+        expire_every=0.2, compact_every=0.2, older_than=timedelta(0), retain_last=3, min_files=2
+    )
+    events: list[str] = []
+    consumer = consumer_for(
+        stack, table, topic, tmp_path / "dlq", maintenance=MaintenanceSchedule(policy), on_event=events.append
+    )
+    trades = list(sample_trades(40, seed=26))
+    await produce(stack, topic, trades[:20])
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    await until(lambda: consumer.stats.written == 20, 30, "the first trades written")
+    stack.fault("object-store", FaultAction.PARTITION, mode=Mode.RESET)
+    ran = sum("lake maintenance" in e for e in events)
+    await until(
+        lambda: sum("lake maintenance" in e for e in events) >= ran + 2, 30, "maintenance in the fault"
+    )
+    stack.fault("object-store", FaultAction.HEAL)
+    await produce(stack, topic, trades[20:])
+    await until(lambda: consumer.stats.written == 40 or running.done(), 60, "trades written after the heal")
+    assert not running.done(), running.exception()
+    stop.set()
+    await running
+    assert ids_in_lake(table) == Counter(t.message_id for t in trades)
