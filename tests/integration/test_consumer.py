@@ -1,6 +1,7 @@
 """The consumer on the real stack: every message exactly once in Iceberg, across restarts and crashes."""
 
 import asyncio
+import re
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -97,7 +98,11 @@ async def test_the_consumer_expires_and_compacts_on_its_schedule_and_keeps_every
     stats = await consumer.run(asyncio.Event())
     assert stats.written == 1200 and stats.snapshots == 12
     ran = [e for e in events if e.startswith("lake maintenance:")]
-    assert any("compacted 6 files to 2" in e for e in ran) and any("expired" in e for e in ran), events
+    rewrites = [
+        tuple(map(int, m.groups())) for e in ran if (m := re.search(r"compacted (\d+) files to (\d+)", e))
+    ]
+    assert any(before > after for before, after in rewrites), events  # how many depends on timing
+    assert any("expired" in e for e in ran), events
     # Expiry ran; what it removes (nothing younger than a minute) is tested with the lake's own tests.
     assert ids_in_lake(table) == Counter(t.message_id for t in trades)
     assert sum(committed_offsets(table, f"g-{topic}").values()) == 1200, "offsets carried through maintenance"
