@@ -73,15 +73,20 @@ async def test_bad_messages_go_to_the_dlq_with_their_bytes_and_the_rest_is_writt
     assert "process_resident_memory_bytes" in scraped
 
 
+def _frequent_maintenance(every: float) -> MaintenancePolicy:
+    """Both jobs every `every` seconds, keeping 3 snapshots: maintenance within a test's few seconds."""
+    return MaintenancePolicy(
+        expire_every=every, compact_every=every, older_than=timedelta(0), retain_last=3, min_files=2
+    )
+
+
 async def test_the_consumer_expires_and_compacts_on_its_schedule_and_keeps_every_row_once(
     stack: LocalStack,
     table,
     topic: str,
     tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    policy = MaintenancePolicy(
-        expire_every=0.5, compact_every=0.5, older_than=timedelta(0), retain_last=3, min_files=2
-    )
+    policy = _frequent_maintenance(0.5)
     events: list[str] = []
     trades = list(sample_trades(1200, seed=24))
     await produce(stack, topic, trades)
@@ -115,9 +120,7 @@ async def test_maintenance_falling_due_while_the_lake_is_away_does_not_stop_the_
     tmp_path: Path,
     healed: None,  # type: ignore[no-untyped-def]
 ) -> None:
-    policy = MaintenancePolicy(
-        expire_every=0.2, compact_every=0.2, older_than=timedelta(0), retain_last=3, min_files=2
-    )
+    policy = _frequent_maintenance(0.2)
     events: list[str] = []
     consumer = consumer_for(
         stack, table, topic, tmp_path / "dlq", maintenance=MaintenanceSchedule(policy), on_event=events.append
