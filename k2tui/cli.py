@@ -27,6 +27,7 @@ from k2tui.stack.registry.server import PortInUseError, bind_socket
 from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState, StackError
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 class FriendlyGroup(click.Group):
@@ -1020,27 +1021,118 @@ def validate() -> None:
     """Run the validation procedures; exit code 0 only when every check holds."""
 
 
+def _report_options(command: Any) -> Any:
+    """--json, --junit and --report, shared by every procedure."""
+    for option in reversed(
+        (
+            click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout."),
+            click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML."),
+            click.option(
+                "--report", type=click.Path(path_type=Path, dir_okay=False), help="Write a Markdown report."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _run_validations(state: CliState, wanted: list[tuple[str, Any]], output: dict[str, Any]) -> None:
+    """Run the procedures with a progress bar on stderr, print or write the reports, exit 1 on a failure."""
+    from k2tui.validate.env import ValidationEnv
+    from k2tui.validate.procedures import run_validations
+    from k2tui.validate.report import as_json, as_junit, as_markdown
+
+    env = ValidationEnv.local(state.resolve().settings)
+    with _ValidationProgress() as progress:
+        reports = asyncio.run(run_validations(env, wanted, progress.on_event))
+    if output["as_json"]:
+        click.echo(as_json(reports))
+    else:
+        for report in reports:
+            render_checks(report.results, f"{report.title} ({report.seconds:.1f} s)")
+    for path, render in ((output["junit"], as_junit), (output["report"], as_markdown)):
+        if path is not None:
+            path.write_text(render(reports))
+            err_console.print(f"wrote {path}")
+    if not all(report.passed for report in reports):
+        raise SystemExit(1)
+
+
+class _ValidationProgress:
+    """A bar per procedure, advancing step by step, with each check's verdict printed as it lands."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} steps"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._titles: dict[str, str] = {}
+
+    def __enter__(self) -> _ValidationProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def on_event(self, event: Any) -> None:
+        from k2tui.validate import procedure as p
+
+        if isinstance(event, p.ProcedureStarted):
+            self._titles[event.procedure] = event.title
+            self._tasks[event.procedure] = self._progress.add_task(event.title, total=len(event.steps))
+            return
+        if isinstance(event, p.ProcedureFinished):
+            return
+        task = self._tasks[event.procedure]
+        title = self._titles[event.procedure]
+        if isinstance(event, p.StepStarted):
+            self._progress.update(task, description=f"{title}: {event.title}", completed=event.index)
+        elif isinstance(event, p.StepProgress):
+            self._progress.update(
+                task,
+                description=f"{title}: {event.detail}",
+                completed=event.index + (event.fraction or 0.0),
+            )
+        elif isinstance(event, p.StepFinished):
+            self._progress.update(task, completed=event.index + 1)
+            for result in event.report.results:
+                style = _CHECK_STYLE[result.status.value]
+                self._progress.console.print(
+                    f"[{style}]{result.status.value.upper():>4}[/] {result.title}: {result.detail}"
+                )
+
+
 @validate.command("streaming")
 @click.option("--exchange", type=click.Choice(["binance", "kraken", "all"]), default="all", show_default=True)
 @click.option("--trades", default=10, show_default=True, type=click.IntRange(min=1), help="Trades to take.")
-@click.option("--source", type=click.Choice(["live", "sim"]), default="live", show_default=True)
+@click.option(
+    "--source",
+    type=click.Choice(["live", "sim", "auto"]),
+    default="auto",
+    show_default=True,
+    help="auto: live where the exchange answers, else the simulator (reported as a warning).",
+)
 @click.option("--time-limit", default=30.0, show_default=True, help="Seconds allowed per exchange.")
+@_report_options
 @click.pass_obj
 def validate_streaming_command(
-    state: CliState, exchange: str, trades: int, source: str, time_limit: float
+    state: CliState, exchange: str, trades: int, source: str, time_limit: float, **output: Any
 ) -> None:
     """The seed's quick stream check: connection, N valid trades, v2 compliance, rate, time to first trade."""
-    from k2tui.validate.check import all_hold
-    from k2tui.validate.streaming import validate_streaming
+    from k2tui.validate.streaming import EXCHANGES, StreamingOptions
 
-    settings = state.resolve().settings
-    exchanges = ["binance", "kraken"] if exchange == "all" else [exchange]
-    results = asyncio.run(
-        validate_streaming(settings, exchanges, trades=trades, source=source, limit_s=time_limit)
-    )
-    render_checks(results, f"streaming validation ({source})")
-    if not all_hold(results):
-        raise SystemExit(1)
+    exchanges = EXCHANGES if exchange == "all" else (exchange,)
+    options = StreamingOptions(exchanges, trades, source, time_limit)
+    _run_validations(state, [("streaming", options)], output)
 
 
 _CHECK_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}

@@ -198,6 +198,18 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class ValidateSettings:
+    environment: str = field(
+        default="local",
+        metadata=_help("name of the environment checklists and baselines are kept for (local, staging…)"),
+    )
+    tolerance: Annotated[float, Between(0, 10)] = field(
+        default=0.25,
+        metadata=_help("how far a performance figure may fall behind its baseline before it is a regression"),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(
         default_factory=default_home, metadata=_help("state directory: ports, pids, logs and data")
@@ -212,6 +224,7 @@ class Settings:
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
     lake: LakeSettings = field(default_factory=LakeSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    validate: ValidateSettings = field(default_factory=ValidateSettings)
 
 
 def env_var_for(key: str) -> str:

@@ -14,14 +14,35 @@ class CheckStatus(StrEnum):
     SKIP = "skip"
 
 
+class Stage(StrEnum):
+    """Where in the pipeline a check looks; reports group and the TUI colours by it."""
+
+    STACK = "stack"
+    STREAM = "stream"
+    KAFKA = "kafka"
+    CONSUMER = "consumer"
+    ICEBERG = "iceberg"
+    QUERY = "query"
+    API = "api"
+    METRICS = "metrics"
+    DLQ = "dlq"
+    PIPELINE = "pipeline"
+    RECOVERY = "recovery"
+    PERFORMANCE = "performance"
+
+
 @dataclass(frozen=True)
 class CheckResult:
     id: str
+    """Stable and dotted (`consumer.records_added`): checklists and baselines refer to checks by it."""
     title: str
     status: CheckStatus
     detail: str
+    """One line saying what was measured against what was expected."""
     measured: dict[str, Any] = field(default_factory=dict)
     evidence: list[str] = field(default_factory=list)
+    """Counts, ids, the query used, log lines: what a person needs to believe or chase the verdict."""
+    stage: Stage = Stage.PIPELINE
 
 
 def verdict(ok: bool, *, otherwise: CheckStatus = CheckStatus.FAIL) -> CheckStatus:

@@ -8,34 +8,58 @@ trade are measured, and refused messages are counted.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from k2tui.config import Settings
 from k2tui.ingest.runner import SourceUnreachableError, plan_sources, stream_trades
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
-from k2tui.validate.check import CheckResult, CheckStatus, verdict
+from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
+from k2tui.validate.env import ValidationEnv
+from k2tui.validate.procedure import Procedure, Step, StepContext
 
 FIRST_TRADE_LIMIT_S = 10.0
+EXCHANGES = ("binance", "kraken")
 
 
-async def validate_streaming(
-    settings: Settings, exchanges: Sequence[str], *, trades: int, source: str, limit_s: float
-) -> list[CheckResult]:
-    results: list[CheckResult] = []
-    for exchange in exchanges:
-        results.extend(await _validate_one(settings, exchange, trades=trades, source=source, limit_s=limit_s))
-    return results
+@dataclass(frozen=True)
+class StreamingOptions:
+    exchanges: tuple[str, ...] = EXCHANGES
+    trades: int = 10
+    source: str = "auto"
+    """live, sim, or auto: live where the endpoint answers, else the simulator (and a warning)."""
+    time_limit: float = 30.0
+    """Seconds allowed per exchange."""
 
 
-async def _validate_one(
-    settings: Settings, exchange: str, *, trades: int, source: str, limit_s: float
-) -> list[CheckResult]:
+def streaming_procedure(env: ValidationEnv, options: StreamingOptions) -> Procedure:
+    def step(exchange: str) -> Step:
+        async def body(context: StepContext) -> list[CheckResult]:
+            context.progress(f"connecting to {exchange}")
+            return await _validate_one(env.settings, exchange, options)
+
+        return Step(exchange, f"{exchange}: {options.trades} trades", body, stage=Stage.STREAM)
+
+    return Procedure(
+        "streaming",
+        "Streaming: connection, trades and v2 compliance per exchange",
+        tuple(step(exchange) for exchange in options.exchanges),
+    )
+
+
+async def _validate_one(settings: Settings, exchange: str, options: StreamingOptions) -> list[CheckResult]:
     prefix = f"streaming.{exchange}"
+    trades, limit_s = options.trades, options.time_limit
     try:
-        plan = await plan_sources(settings, [exchange], source=source, fallback=False)
+        plan = await plan_sources(
+            settings,
+            [exchange],
+            source="live" if options.source == "auto" else options.source,
+            fallback=options.source == "auto",
+        )
     except SourceUnreachableError as error:
-        return [CheckResult(f"{prefix}.connection", f"{exchange}: connection", CheckStatus.FAIL, str(error))]
+        return [_result(f"{prefix}.connection", f"{exchange}: connection", CheckStatus.FAIL, str(error))]
     received: list[TradeV2] = []
     began = time.monotonic()
     report = await stream_trades(
@@ -50,23 +74,30 @@ async def _validate_one(
     rate = stream.messages / seconds if seconds else 0.0
     connected = stream.connect_seconds is not None
     first = stream.first_trade_seconds
+    opened = (
+        "; ".join(report.errors)
+        or (f"opened in {stream.connect_seconds * 1000:.0f} ms" if connected else stream.last_error)
+        or "did not open"
+    )
+    connection = verdict(connected and not report.errors)
+    if connection is CheckStatus.PASS and plan.notes:
+        connection, opened = CheckStatus.WARN, f"{opened}; {'; '.join(plan.notes)}"
     return [
-        CheckResult(
+        _result(
             f"{prefix}.connection",
             f"{exchange}: connection ({origin})",
-            verdict(connected and not report.errors),
-            "; ".join(report.errors)
-            or (f"opened in {stream.connect_seconds * 1000:.0f} ms" if connected else stream.last_error),
+            connection,
+            opened,
             {"connect_ms": None if not connected else round(stream.connect_seconds * 1000, 1)},  # type: ignore[operator]
         ),
-        CheckResult(
+        _result(
             f"{prefix}.trades",
             f"{exchange}: {trades} trades received",
             verdict(len(received) >= trades),
             f"{len(received)} of {trades} in {seconds:.1f} s (limit {limit_s:g} s)",
             {"trades": len(received), "seconds": round(seconds, 2)},
         ),
-        CheckResult(
+        _result(
             f"{prefix}.v2_compliance",
             f"{exchange}: v2 compliance",
             verdict(bool(received) and compliant == len(received)),
@@ -74,21 +105,21 @@ async def _validate_one(
             {"percent": round(percent, 2)},
             [f"{trade_id}: {violation}" for trade_id, violation in violations[:10]],
         ),
-        CheckResult(
+        _result(
             f"{prefix}.rate",
             f"{exchange}: message rate",
             verdict(rate > 0),
             f"{rate:.1f} messages/s",
             {"messages_per_s": round(rate, 2), "messages": stream.messages},
         ),
-        CheckResult(
+        _result(
             f"{prefix}.first_trade",
             f"{exchange}: time to first trade",
             verdict(first is not None and first <= FIRST_TRADE_LIMIT_S),
             "no trade arrived" if first is None else f"{first:.2f} s (limit {FIRST_TRADE_LIMIT_S:g} s)",
             {"first_trade_s": None if first is None else round(first, 3)},
         ),
-        CheckResult(
+        _result(
             f"{prefix}.refused",
             f"{exchange}: refused messages",
             verdict(stream.parse_errors == 0, otherwise=CheckStatus.WARN),
@@ -96,3 +127,14 @@ async def _validate_one(
             {"refused": stream.parse_errors},
         ),
     ]
+
+
+def _result(
+    check_id: str,
+    title: str,
+    status: CheckStatus,
+    detail: str,
+    measured: dict[str, Any] | None = None,
+    evidence: list[str] | None = None,
+) -> CheckResult:
+    return CheckResult(check_id, title, status, detail, measured or {}, evidence or [], stage=Stage.STREAM)
