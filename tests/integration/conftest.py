@@ -3,11 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from k2tui.lake.catalog import ensure_trades_table, open_catalog
+from k2tui.lake.catalog import open_catalog
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.supervisor import LocalStack
 from tests.integration.registry_process import RegistryProcess
-from tests.integration.stack_fixture import throwaway_settings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,36 +21,6 @@ def registry(tmp_path: Path) -> Iterator[RegistryProcess]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def stack_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """K2_* variables that point a `k2tui` subprocess at the session's stack."""
-    return throwaway_settings(tmp_path_factory.mktemp("k2home"))[1]
-
-
-@pytest.fixture(scope="session")
-def stack(stack_env: dict[str, str]) -> Iterator[LocalStack]:
-    """The whole local stack, up once for the session, with the trades table created; down at the end."""
-    from k2tui.config import resolve_settings
-
-    local = LocalStack(resolve_settings(env=stack_env).settings)
-    try:
-        local.up()
-        ensure_trades_table(open_catalog(local.layout))
-        yield local
-    finally:
-        local.down()
-
-
-@pytest.fixture
-def healed(stack: LocalStack) -> Iterator[None]:
-    """Whatever a test breaks is mended before the next test uses the session's stack."""
-    from k2tui.stack.supervisor import FaultAction
-
-    yield
-    for service in ("object-store", "registry"):
-        stack.fault(service, FaultAction.HEAL)
 
 
 @pytest.fixture
