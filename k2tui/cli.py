@@ -25,6 +25,7 @@ from k2tui.stack.layout import StackLayout
 from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.server import PortInUseError, bind_socket
 from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState, StackError
+from k2tui.validate.fault_names import SCENARIOS as FAULT_SCENARIOS
 
 console = Console()
 err_console = Console(stderr=True)
@@ -1111,6 +1112,17 @@ class _ValidationProgress:
                 )
 
 
+@validate.command("all")
+@_report_options
+@click.pass_obj
+def validate_all_command(state: CliState, **output: Any) -> None:
+    """Every procedure of the suite in turn, each with its defaults: consumer, streaming, pipeline,
+    faults, performance. Exit code 0 only when every check of every one holds."""
+    from k2tui.validate.procedures import SUITE
+
+    _run_validations(state, [(name, None) for name in SUITE], output)
+
+
 @validate.command("streaming")
 @click.option("--exchange", type=click.Choice(["binance", "kraken", "all"]), default="all", show_default=True)
 @click.option("--trades", default=10, show_default=True, type=click.IntRange(min=1), help="Trades to take.")
@@ -1133,6 +1145,186 @@ def validate_streaming_command(
     exchanges = EXCHANGES if exchange == "all" else (exchange,)
     options = StreamingOptions(exchanges, trades, source, time_limit)
     _run_validations(state, [("streaming", options)], output)
+
+
+@validate.command("pipeline")
+@click.option("--duration", default=20.0, show_default=True, help="Seconds of streaming.")
+@click.option("--rate", default=10.0, show_default=True, help="Simulated trades/s per symbol.")
+@click.option(
+    "--source",
+    type=click.Choice(["sim", "live", "auto"]),
+    default="sim",
+    show_default=True,
+    help="auto: live where the exchange answers, else the simulator (reported as a warning).",
+)
+@_report_options
+@click.pass_obj
+def validate_pipeline_command(
+    state: CliState, duration: float, rate: float, source: str, **output: Any
+) -> None:
+    """The seed's complete pipeline: stream → Kafka → consumer → Iceberg → API, then every stage checked.
+
+    Counts equal at every stage (no duplicate, none missing, by message id and exchange sequence), v2
+    schema compliance in each stage's form, timestamps and order, an injected sequence gap detected, and
+    malformed input in the dead-letter queue while the rest flows on. Runs on the running stack.
+    """
+    from k2tui.validate.pipeline import PipelineOptions
+
+    options = PipelineOptions(duration=duration, rate=rate, source=source)
+    _run_validations(state, [("pipeline", options)], output)
+
+
+@validate.command("consumer")
+@click.option(
+    "--messages", default=5000, show_default=True, type=click.IntRange(min=1), help="Known messages to send."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Records per Iceberg append (default: consumer.batch_size).",
+)
+@_report_options
+@click.pass_obj
+def validate_consumer_command(state: CliState, messages: int, batch_size: int | None, **output: Any) -> None:
+    """The seed's consumer E2E: N known messages through Kafka, the consumer, Iceberg, a query, metrics, DLQ.
+
+    Stops the stack's consumer service for the run and starts it again at the end.
+    """
+    from k2tui.validate.consumer import ConsumerOptions
+
+    _run_validations(state, [("consumer", ConsumerOptions(messages, batch_size))], output)
+
+
+@validate.command("performance")
+@click.option("--cold-messages", default=500, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--warm-messages",
+    default=5_000,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Messages of the cold-start consumer; batches 2 to N are the warm state.",
+)
+@click.option("--sustained-messages", default=10_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--latency-messages", default=1_000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Records per Iceberg append [default: consumer.batch_size].",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Baseline file [default: <home>/baselines/<validate.environment>-performance.json].",
+)
+@click.option("--save-baseline", is_flag=True, help="Save this run's figures as the baseline (if it holds).")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    help="How much worse than the baseline a figure may get, 0.25 = 25% [default: validate.tolerance].",
+)
+@_report_options
+@click.pass_obj
+def validate_performance_command(
+    state: CliState,
+    cold_messages: int,
+    warm_messages: int,
+    sustained_messages: int,
+    latency_messages: int,
+    batch_size: int | None,
+    baseline: Path | None,
+    save_baseline: bool,
+    tolerance: float | None,
+    **output: Any,
+) -> None:
+    """The seed's benchmarks: cold, warm, sustained throughput, Iceberg TX, per-message latency p50/p95/p99.
+
+    Runs the real consumer on a scratch topic and table of its own (removed afterwards), holds each
+    figure to the seed's limits, and fails naming any figure worse than the baseline beyond the tolerance.
+    """
+    from k2tui.validate.performance import PerformanceOptions
+
+    options = PerformanceOptions(
+        cold_messages=cold_messages,
+        warm_messages=warm_messages,
+        sustained_messages=sustained_messages,
+        latency_messages=latency_messages,
+        batch_size=batch_size,
+        baseline=baseline,
+        save_baseline=save_baseline,
+        tolerance=tolerance,
+    )
+    _run_validations(state, [("performance", options)], output)
+
+
+@validate.command("faults")
+@click.option(
+    "--scenario",
+    "scenarios",
+    multiple=True,
+    type=click.Choice(list(FAULT_SCENARIOS)),
+    help="Run only this scenario (repeatable); all of them by default.",
+)
+@click.option("--rate", default=20.0, show_default=True, help="Simulated trades/s per symbol (4 symbols).")
+@click.option("--hold", default=3.0, show_default=True, help="Seconds each fault lasts.")
+@click.option(
+    "--soak-rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Rounds of the chaos soak after the scenarios (0: none; a long soak is many rounds).",
+)
+@click.option("--seed", type=int, help="Seed of the soak's random faults, to replay a run.")
+@click.option("--recovery-limit", default=90.0, show_default=True, help="Seconds allowed to recover.")
+@_report_options
+@click.pass_obj
+def validate_faults_command(
+    state: CliState,
+    scenarios: tuple[str, ...],
+    rate: float,
+    hold: float,
+    soak_rounds: int,
+    seed: int | None,
+    recovery_limit: float,
+    **output: Any,
+) -> None:
+    """Inject each fault while trades flow, heal it, and prove nothing was lost or written twice.
+
+    Scenarios: broker restart, Schema Registry unavailable, object store failure, consumer SIGKILL,
+    network partition to the broker, graceful SIGTERM; then a chaos soak of random faults. Works on the
+    running stack's own topics, table and consumer service.
+    """
+    from k2tui.validate.faults import FaultsOptions
+
+    options = FaultsOptions(
+        scenarios=scenarios or FAULT_SCENARIOS,
+        rate=rate,
+        hold=hold,
+        soak_rounds=soak_rounds,
+        seed=seed,
+        recovery_limit=recovery_limit,
+    )
+    _run_validations(state, [("faults", options)], output)
+
+
+@validate.command("health")
+@click.option(
+    "--window",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to watch the flow: throughput, appends, dead letters and log lines are counted over it.",
+)
+@_report_options
+@click.pass_obj
+def validate_health_command(state: CliState, window: float, **output: Any) -> None:
+    """The seed's post-deployment checks, observed on the running stack with nothing injected.
+
+    Services, consumer group, lag, throughput, dead letters, Iceberg appends, fresh data through the API,
+    scrape targets, the lag metric, alert rules, alerts firing, and errors or warnings in the logs.
+    """
+    from k2tui.validate.health import HealthOptions
+
+    _run_validations(state, [("health", HealthOptions(window))], output)
 
 
 _CHECK_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
@@ -1350,6 +1542,217 @@ def render_bench(rows: list[Any], title: str) -> None:
         value = f"{row.value:,.1f}" if abs(row.value) < 100 else f"{row.value:,.0f}"
         table.add_row(row.case, value, row.unit, target, verdict)
     console.print(table)
+
+
+@cli.group(cls=FriendlyGroup)
+def checklist() -> None:
+    """Walk the seed's validation checklists; progress is kept per environment (validate.environment)."""
+
+
+def _checklist(name: str) -> Any:
+    from k2tui.validate.checklist import ChecklistError, load_checklist
+
+    try:
+        return load_checklist(name)
+    except ChecklistError as error:
+        raise click.ClickException(str(error)) from error
+
+
+_ITEM_STYLE = {
+    "passed": "green",
+    "confirmed": "green",
+    "failed": "bold red",
+    "refused": "bold red",
+    "skipped": "yellow",
+    "pending": "dim",
+}
+
+
+@checklist.command("list")
+@click.pass_obj
+def checklist_list(state: CliState) -> None:
+    """Each checklist with its item count and the environment's progress."""
+    from k2tui.validate.checklist import load_checklists, summary
+    from k2tui.validate.progress import load_progress
+
+    settings = state.resolve().settings
+    progress = load_progress(settings)
+    table = Table(title=f"checklists ({settings.validate.environment})")
+    for column in ("name", "title", "items", "progress"):
+        table.add_column(column)
+    for found in load_checklists():
+        counts = summary(progress, found)
+        manual = sum(1 for item in found.items if item.manual)
+        shown = ", ".join(f"[{_ITEM_STYLE[s.value]}]{n} {s.value}[/]" for s, n in counts.items() if n)
+        items = f"{len(found.items)} ({len(found.items) - manual} automated, {manual} manual)"
+        table.add_row(found.name, found.title, items, shown)
+    console.print(table)
+
+
+@checklist.command("show")
+@click.argument("name")
+@click.pass_obj
+def checklist_show(state: CliState, name: str) -> None:
+    """The items of NAME: kind, links, status, note and the last evidence."""
+    from rich.markup import escape
+
+    from k2tui.validate.progress import load_progress
+
+    found = _checklist(name)
+    settings = state.resolve().settings
+    progress = load_progress(settings)
+    console.print(f"[bold]{found.title}[/] ({settings.validate.environment}): {found.when}", highlight=False)
+    for item in found.items:
+        entry = progress.item(found.name, item.id)
+        when = f" {entry.when:%Y-%m-%d %H:%M} UTC" if entry.when else ""
+        style = _ITEM_STYLE[entry.status.value]
+        console.print(f"\n[{style}]{entry.status.value.upper()}[/]{when}  [bold]{item.id}[/]: {item.text}")
+        kind = f"manual: {item.hint}" if item.manual else f"checks: {', '.join(item.links)}"
+        console.print(f"  {kind}", highlight=False)
+        if entry.note:
+            console.print(f"  note: {escape(entry.note)}", highlight=False)
+        for line in entry.evidence:
+            console.print(f"  [dim]{escape(line)}[/]", highlight=False)
+
+
+@checklist.command("run")
+@click.argument("name")
+@click.option("--item", "items", multiple=True, metavar="ID", help="Walk only this item (repeatable).")
+@click.option("--yes", is_flag=True, help="Confirm every manual item walked, with --note, without asking.")
+@click.option("--no-manual", is_flag=True, help="Leave manual items pending; run only the automated ones.")
+@click.option("--note", help="The note recorded with each manual item --yes confirms.")
+@click.option(
+    "--health-window",
+    type=click.FloatRange(min=0),
+    help="Seconds the health checks watch the flow (default: as `validate health`).",
+)
+@click.pass_obj
+def checklist_run(
+    state: CliState,
+    name: str,
+    items: tuple[str, ...],
+    yes: bool,
+    no_manual: bool,
+    note: str | None,
+    health_window: float | None,
+) -> None:
+    """Walk NAME's items in order: automated items run their checks, manual ones ask for your word.
+
+    Exit code 0 only when every item walked passed or was confirmed.
+    """
+    import sys
+
+    from k2tui.validate.checklist import ChecklistError, Walk, items_to_run
+    from k2tui.validate.env import ValidationEnv
+    from k2tui.validate.health import HealthOptions
+    from k2tui.validate.progress import load_progress, save_progress
+
+    if yes and no_manual:
+        raise click.UsageError("--yes confirms manual items and --no-manual skips them: give one")
+    if yes and not (note or "").strip():
+        raise click.UsageError("--yes needs --note saying what was verified")
+    found = _checklist(name)
+    try:
+        walked = items_to_run(found, items)
+    except ChecklistError as error:
+        raise click.ClickException(str(error)) from error
+    settings = state.resolve().settings
+    progress = load_progress(settings)
+    options = {} if health_window is None else {"health": HealthOptions(health_window)}
+    walk = Walk(ValidationEnv.local(settings), options)
+    manual = "yes" if yes else "ask" if not no_manual and sys.stdin.isatty() else "leave"
+    statuses = []
+    for item in walked:
+        entry = _walk_item(walk, progress, found, item, manual, note or "")
+        statuses.append(entry.status)
+        style = _ITEM_STYLE[entry.status.value]
+        console.print(f"[{style}]{entry.status.value.upper()}[/] {item.text}: {entry.note}", highlight=False)
+        save_progress(settings, progress)
+    done = sum(1 for status in statuses if status.done)
+    console.print(f"{done} of {len(statuses)} item(s) passed or confirmed ({settings.validate.environment}).")
+    if done < len(statuses):
+        raise SystemExit(1)
+
+
+def _walk_item(walk: Any, progress: Any, found: Any, item: Any, manual: str, note: str) -> Any:
+    """One item's new progress: its checks run under a progress bar, or a person's word (`manual` says
+    whether to take --note, ask on the terminal, or leave the item pending)."""
+    from k2tui.validate.checklist import ItemFinished, confirm, record
+    from k2tui.validate.progress import ItemProgress
+
+    if item.manual:
+        if manual == "yes":
+            return confirm(progress, found, item, note)
+        if manual == "leave":  # as it was: a manual item confirmed earlier still counts
+            earlier = progress.item(found.name, item.id)
+            return earlier if earlier.when else ItemProgress(note="manual: `k2tui checklist confirm` it")
+        console.print(f"\n[bold]{item.text}[/]\n[dim]{item.hint}[/]")
+        accepted = click.confirm("Verified?", default=False)
+        return confirm(progress, found, item, click.prompt("Note (what you checked)"), accepted)
+    if not walk.to_run(item):
+        return record(progress, asyncio.run(walk.run_item(found, item)))
+    with _ValidationProgress() as bar:
+
+        def on_event(event: Any) -> None:
+            if not isinstance(event, ItemFinished):
+                bar.on_event(event)
+
+        return record(progress, asyncio.run(walk.run_item(found, item, on_event)))
+
+
+@checklist.command("confirm")
+@click.argument("name")
+@click.argument("item")
+@click.option("--note", required=True, help="What was verified (or why it is refused).")
+@click.option("--refuse", is_flag=True, help="Record the item as refused instead of confirmed.")
+@click.pass_obj
+def checklist_confirm(state: CliState, name: str, item: str, note: str, refuse: bool) -> None:
+    """Record a person's word on ITEM of NAME, with a note."""
+    from k2tui.validate.checklist import ChecklistError, confirm
+    from k2tui.validate.progress import load_progress, save_progress
+
+    found = _checklist(name)
+    settings = state.resolve().settings
+    progress = load_progress(settings)
+    try:
+        entry = confirm(progress, found, found.item(item), note, accepted=not refuse)
+    except ChecklistError as error:
+        raise click.ClickException(str(error)) from error
+    path = save_progress(settings, progress)
+    console.print(f"{found.name} {item}: {entry.status.value} (saved in {path})", highlight=False)
+
+
+@checklist.command("export")
+@click.argument("name")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to FILE.md.")
+@click.pass_obj
+def checklist_export(state: CliState, name: str, output: Path | None) -> None:
+    """NAME's progress as a Markdown task list, for a deploy ticket."""
+    from k2tui.validate.checklist import export_markdown
+    from k2tui.validate.progress import load_progress
+
+    found = _checklist(name)
+    text = export_markdown(load_progress(state.resolve().settings), [found])
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text)
+        err_console.print(f"wrote {output}")
+
+
+@checklist.command("reset")
+@click.argument("name")
+@click.pass_obj
+def checklist_reset(state: CliState, name: str) -> None:
+    """Forget NAME's progress in the environment."""
+    from k2tui.validate.progress import load_progress, save_progress
+
+    found = _checklist(name)
+    settings = state.resolve().settings
+    progress = load_progress(settings)
+    cleared = progress.reset(found.name)
+    save_progress(settings, progress)
+    console.print(f"{found.name}: cleared {cleared} item(s) for {settings.validate.environment}.")
 
 
 def main() -> None:

@@ -8,6 +8,20 @@ from k2tui.stack.supervisor import LocalStack
 from tests.integration.stack_fixture import throwaway_settings
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-rounds",
+        type=int,
+        default=1,
+        help="rounds of random faults in the chaos soak test (CI runs the bounded default; raise it to soak)",
+    )
+
+
+@pytest.fixture
+def soak_rounds(request: pytest.FixtureRequest) -> int:
+    return int(request.config.getoption("--soak-rounds"))
+
+
 @pytest.fixture(autouse=True)
 def _no_stray_k2_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see only the K2_* variables they set themselves."""

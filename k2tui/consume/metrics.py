@@ -6,6 +6,8 @@ in tests, never share counters.
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.process_collector import ProcessCollector
 
@@ -43,6 +45,7 @@ class ConsumerMetrics:
             "k2_batch_size", "Records per Iceberg append", buckets=BATCH_BUCKETS, registry=r
         )
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """Serve /metrics on a daemon thread for the life of the process."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> WSGIServer:
+        """Serve /metrics on a daemon thread; the server is returned for a caller that must free the port."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return server

@@ -6,11 +6,12 @@ restarts its counter) starts the tracking afresh rather than flooding the log wi
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from enum import StrEnum
 
 RECENT_IDS = 4096
+RECENT_GAPS = 100
 
 
 class SequenceKind(StrEnum):
@@ -65,6 +66,8 @@ class SequenceTracker:
         self.reset_after = reset_after
         self._tracks: dict[tuple[str, str], _Track] = {}
         self.gaps: dict[tuple[str, str], int] = {}
+        self.recent_gaps: deque[SequenceEvent] = deque(maxlen=RECENT_GAPS)
+        """The latest gaps themselves, so a report can name them (exchange, symbol, expected, got)."""
 
     def observe(self, exchange: str, symbol: str, sequence: int) -> SequenceEvent:
         key = (exchange, symbol)
@@ -88,7 +91,10 @@ class SequenceTracker:
             self.gaps[key] = self.gaps.get(key, 0) + 1
         track.last = sequence
         track.remember(sequence)
-        return SequenceEvent(kind, exchange, symbol, expected, sequence)
+        event = SequenceEvent(kind, exchange, symbol, expected, sequence)
+        if kind in GAP_KINDS:
+            self.recent_gaps.append(event)
+        return event
 
     @property
     def gap_count(self) -> int:

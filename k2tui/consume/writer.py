@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from k2tui.model.trade import TradeV2
 
@@ -59,6 +60,12 @@ def carried_properties(table: Table) -> dict[str, str]:
 def committed_offsets(table: Table, group: str) -> dict[TopicPartition, int]:
     """The next offset to consume per partition, as Iceberg recorded it for `group`."""
     return _recorded(carried_properties(table), group)
+
+
+def snapshot_offsets(snapshot: Snapshot, group: str) -> dict[TopicPartition, int]:
+    """The offsets one snapshot recorded for `group`: what had been written when it was committed."""
+    summary = snapshot.summary
+    return _recorded(summary.additional_properties if summary is not None else {}, group)
 
 
 def _recorded(properties: dict[str, str], group: str) -> dict[TopicPartition, int]:

@@ -40,21 +40,21 @@ def open_trades_table(layout: StackLayout) -> Table:
         ) from error
 
 
-def ensure_trades_table(catalog: SqlCatalog) -> tuple[Table, bool]:
-    """The trades table, created with its namespace when missing; True when it was created now."""
+def ensure_trades_table(catalog: SqlCatalog, identifier: str = TABLE_IDENTIFIER) -> tuple[Table, bool]:
+    """The trades table (or one defined like it), created with its namespace when missing; True when new."""
     # IntegrityError: another process (the API, the consumer) created it between the check and the insert.
     with contextlib.suppress(NamespaceAlreadyExistsError, IntegrityError):
         catalog.create_namespace(NAMESPACE)
     try:
         table = catalog.create_table(
-            TABLE_IDENTIFIER,
+            identifier,
             schema=TRADES_V2_SCHEMA,
             partition_spec=TRADES_V2_PARTITIONING,
             sort_order=TRADES_V2_SORT_ORDER,
             properties=TRADES_V2_PROPERTIES,
         )
     except (TableAlreadyExistsError, IntegrityError):
-        table = catalog.load_table(TABLE_IDENTIFIER)
+        table = catalog.load_table(identifier)
         missing = {k: v for k, v in TRADES_V2_PROPERTIES.items() if table.properties.get(k) != v}
         if missing:
             with table.transaction() as change:

@@ -32,12 +32,12 @@ MARKETS: tuple[Market, ...] = (
 START_US = 1_795_276_800_000_000
 
 
-def sample_trades(count: int, *, seed: int = 7) -> Iterator[TradeV2]:
-    """`count` valid trades across both exchanges, with sequential trade ids per market."""
+def sample_trades(count: int, *, seed: int = 7, start_us: int = START_US) -> Iterator[TradeV2]:
+    """`count` valid trades across both exchanges, with sequential trade ids per market, from `start_us`."""
     rng = random.Random(seed)
     next_id = {m.pair: 5_429_871_000 + 1000 * i for i, m in enumerate(MARKETS)}
     prices = {m.pair: m.price for m in MARKETS}
-    clock = START_US
+    clock = start_us
     for _ in range(count):
         market = rng.choice(MARKETS)
         clock += rng.randint(1, 5_000)

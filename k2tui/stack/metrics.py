@@ -104,7 +104,9 @@ def histogram_quantile(quantile: float, buckets: Iterable[Sample]) -> float | No
 
 def bucket_delta(before: Scrape, after: Scrape, histogram: str) -> list[Sample]:
     """The `_bucket` samples of a histogram observed between two scrapes (after minus before)."""
-    earlier = {s.labels["le"]: s.value for s in before.values(f"{histogram}_bucket")}
+    earlier: dict[str, float] = {}
+    for sample in before.values(f"{histogram}_bucket"):
+        earlier[sample.labels["le"]] = earlier.get(sample.labels["le"], 0.0) + sample.value
     grouped: dict[str, float] = {}
     for sample in after.values(f"{histogram}_bucket"):
         grouped[sample.labels["le"]] = grouped.get(sample.labels["le"], 0.0) + sample.value

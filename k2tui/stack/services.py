@@ -110,14 +110,38 @@ def catalog_properties(layout: StackLayout) -> dict[str, str]:
     }
 
 
-def prometheus_config(specs: list[ServiceSpec]) -> str:
-    """A scrape config reading every metrics endpoint of the stack once a second."""
+CONSUMER_LAG_ALERT = 10_000
+"""Messages behind from which the consumer's lag pages someone (the seed's pre-deployment item)."""
+
+ALERT_RULES = f"""groups:
+  - name: k2-consumer
+    rules:
+      - alert: K2ConsumerLagHigh
+        expr: sum(k2_consumer_lag) > {CONSUMER_LAG_ALERT}
+        for: 1m
+        labels:
+          severity: page
+        annotations:
+          summary: "the Iceberg consumer is more than {CONSUMER_LAG_ALERT:,} messages behind Kafka"
+      - alert: K2ConsumerDown
+        expr: up{{job="consumer"}} == 0
+        for: 10s
+        labels:
+          severity: page
+        annotations:
+          summary: "Prometheus cannot scrape the Iceberg consumer: it is down or hung"
+"""
+
+
+def prometheus_config(specs: list[ServiceSpec], rules_file: Path | None = None) -> str:
+    """A scrape config reading every metrics endpoint of the stack once a second, with alert rules."""
     targets = [(s.name, s.metrics_target) for s in specs if s.metrics_target]
     jobs = "".join(
         f"  - job_name: {name}\n    static_configs:\n      - targets: ['{target}']\n"
         for name, target in targets
     )
-    return f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+    rules = f"rule_files:\n  - '{rules_file}'\n" if rules_file else ""
+    return f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rules}scrape_configs:\n{jobs}"
 
 
 def local_services(layout: StackLayout) -> list[ServiceSpec]:
@@ -267,6 +291,7 @@ def _prometheus(layout: StackLayout, specs: list[ServiceSpec]) -> ServiceSpec:
     port = layout.settings.stack.prometheus_port
     program = binaries.prometheus()
     config_file = layout.home / "stack" / "prometheus.yml"
+    rules_file = layout.home / "stack" / "prometheus-rules.yml"
     return ServiceSpec(
         name="prometheus",
         role="Prometheus scraping every metrics endpoint each second",
@@ -285,5 +310,5 @@ def _prometheus(layout: StackLayout, specs: list[ServiceSpec]) -> ServiceSpec:
         unavailable=None
         if program is not None
         else f"prometheus is not installed; install it with: {binaries.PROMETHEUS_INSTALL_HINT}",
-        config_files={config_file: prometheus_config(specs)},
+        config_files={config_file: prometheus_config(specs, rules_file), rules_file: ALERT_RULES},
     )

@@ -130,7 +130,7 @@ class LocalStack:
         if process is None:
             if entry.stopped:
                 return ServiceStatus(**base, state=ServiceState.STOPPED, detail="stopped by k2tui")
-            exit_status = self._exit_status(spec.name)
+            exit_status = self.exit_status(spec.name)
             if exit_status is None:
                 return ServiceStatus(**base, state=ServiceState.EXITED, detail="gone; no exit status kept")
             return ServiceStatus(
@@ -259,7 +259,7 @@ class LocalStack:
             raise StackError(f"{spec.name} did not come up: {error}{where}") from error
         progress(spec.name, "ready")
 
-    def _exit_status(self, name: str) -> ExitStatus | None:
+    def exit_status(self, name: str) -> ExitStatus | None:
         """The keeper writes the exit file a moment after its service is reaped; allow for that."""
         deadline = time.monotonic() + 0.5
         while (status := read_exit_status(self._exit_file(name))) is None and time.monotonic() < deadline:

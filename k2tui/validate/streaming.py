@@ -13,6 +13,7 @@ from typing import Any
 
 from k2tui.config import Settings
 from k2tui.ingest.runner import SourceUnreachableError, plan_sources, stream_trades
+from k2tui.ingest.stats import StreamSnapshot
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
 from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
@@ -65,37 +66,72 @@ async def _validate_one(settings: Settings, exchange: str, options: StreamingOpt
     report = await stream_trades(
         settings, plan, producer=None, max_trades=trades, duration=limit_s, on_trades=received.extend
     )
-    seconds = time.monotonic() - began
     [stream] = report.streams
-    origin = plan.sources[exchange]
+    return judge_stream(
+        StreamRunFacts(
+            exchange=exchange,
+            origin=plan.sources[exchange],
+            wanted=trades,
+            limit_s=limit_s,
+            seconds=time.monotonic() - began,
+            received=received,
+            stream=stream,
+            errors=report.errors,
+            notes=plan.notes,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class StreamRunFacts:
+    """What one exchange's quick validation observed."""
+
+    exchange: str
+    origin: str
+    wanted: int
+    limit_s: float
+    seconds: float
+    received: list[TradeV2]
+    stream: StreamSnapshot
+    errors: list[str]
+    notes: list[str]
+
+
+def judge_stream(facts: StreamRunFacts) -> list[CheckResult]:
+    prefix, exchange, stream, received = (
+        f"streaming.{facts.exchange}",
+        facts.exchange,
+        facts.stream,
+        facts.received,
+    )
     violations = [(t.trade_id, v) for t in received for v in validate(t)]
     compliant = sum(1 for t in received if not validate(t))
     percent = 100.0 * compliant / len(received) if received else 0.0
-    rate = stream.messages / seconds if seconds else 0.0
-    connected = stream.connect_seconds is not None
+    rate = stream.messages / facts.seconds if facts.seconds else 0.0
+    connect_s = stream.connect_seconds
     first = stream.first_trade_seconds
     opened = (
-        "; ".join(report.errors)
-        or (f"opened in {stream.connect_seconds * 1000:.0f} ms" if connected else stream.last_error)
+        "; ".join(facts.errors)
+        or (f"opened in {connect_s * 1000:.0f} ms" if connect_s is not None else stream.last_error)
         or "did not open"
     )
-    connection = verdict(connected and not report.errors)
-    if connection is CheckStatus.PASS and plan.notes:
-        connection, opened = CheckStatus.WARN, f"{opened}; {'; '.join(plan.notes)}"
+    connection = verdict(connect_s is not None and not facts.errors)
+    if connection is CheckStatus.PASS and facts.notes:
+        connection, opened = CheckStatus.WARN, f"{opened}; {'; '.join(facts.notes)}"
     return [
         _result(
             f"{prefix}.connection",
-            f"{exchange}: connection ({origin})",
+            f"{exchange}: connection ({facts.origin})",
             connection,
             opened,
-            {"connect_ms": None if not connected else round(stream.connect_seconds * 1000, 1)},  # type: ignore[operator]
+            {"connect_ms": None if connect_s is None else round(connect_s * 1000, 1)},
         ),
         _result(
             f"{prefix}.trades",
-            f"{exchange}: {trades} trades received",
-            verdict(len(received) >= trades),
-            f"{len(received)} of {trades} in {seconds:.1f} s (limit {limit_s:g} s)",
-            {"trades": len(received), "seconds": round(seconds, 2)},
+            f"{exchange}: {facts.wanted} trades received",
+            verdict(len(received) >= facts.wanted),
+            f"{len(received)} of {facts.wanted} in {facts.seconds:.1f} s (limit {facts.limit_s:g} s)",
+            {"trades": len(received), "seconds": round(facts.seconds, 2)},
         ),
         _result(
             f"{prefix}.v2_compliance",

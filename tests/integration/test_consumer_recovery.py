@@ -1,6 +1,8 @@
-"""The consumer survives what the tool can inject: SIGKILL at each step of a flush, SIGTERM, the lake or
-the registry going away, and a group of three with rebalances. Every proof reads Kafka and Iceberg
-independently and compares message ids, not counters the consumer reports about itself.
+"""The consumer survives what the tool can inject: SIGKILL at each step of a flush, SIGTERM, the
+registry going away, and a group of three with rebalances. Every proof reads Kafka and Iceberg
+independently and compares message ids, not counters the consumer reports about itself. The lake going
+away, with the breaker opening and nothing advancing, is proven on the consumer service by
+tests/e2e/test_fault_recovery.py.
 """
 
 import asyncio
@@ -26,11 +28,10 @@ from k2tui.model.samples import sample_trades
 from k2tui.model.trade import TradeV2
 from k2tui.model.wire import AvroDecoder
 from k2tui.stack.ports import find_free_port
-from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import FaultAction, LocalStack
 from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
-from tests.integration.stack_fixture import k2tui_env
+from tests.integration.stack_fixture import k2tui_env, run_k2tui
 
 PARTITIONS = 3
 
@@ -60,16 +61,6 @@ async def _ids_in_kafka(stack: LocalStack, topic: str) -> Counter[str]:
     return ids
 
 
-def _k2tui(*args: str) -> list[str]:
-    return [sys.executable, "-m", "k2tui", *args]
-
-
-def _run(stack_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _k2tui(*args), env=k2tui_env(stack_env), capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.mark.parametrize(
     ("point", "rows_after_crash", "kafka_commit_after_crash"),
     [
@@ -91,14 +82,14 @@ def test_sigkill_at_each_step_of_a_flush_loses_and_doubles_nothing(
     group = f"g-{topic}"
     common = ("consume", "--topics", topic, "--group", group, "--from-beginning", "--batch-size", "100")
 
-    crashed = _run(stack_env, *common, "--crash-at", f"{point.value}:2")
+    crashed = run_k2tui(stack_env, *common, "--crash-at", f"{point.value}:2")
     assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
     table = open_trades_table(stack.layout)
     assert sum(ids_in_lake(table, trades).values()) == rows_after_crash
     assert sum(committed_offsets(table, group).values()) == rows_after_crash
     assert _kafka_committed(stack, topic, group) == kafka_commit_after_crash
 
-    restarted = _run(stack_env, *common, "--max-messages", str(300 - rows_after_crash))
+    restarted = run_k2tui(stack_env, *common, "--max-messages", str(300 - rows_after_crash))
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
     assert f"Messages written: {300 - rows_after_crash}" in restarted.stdout
 
@@ -132,10 +123,18 @@ def test_sigterm_writes_the_partial_batch_leaves_the_group_and_exits_within_ten_
     trades = list(sample_trades(250, seed=510))
     port = find_free_port()
     process = subprocess.Popen(
-        _k2tui(
-            *("consume", "--topics", topic, "--group", f"g-{topic}", "--from-beginning"),
-            *("--batch-size", "1000", "--flush-interval", "600", "--metrics-port", str(port)),
-        ),
+        [
+            *(sys.executable, "-m", "k2tui", "consume", "--topics", topic, "--group", f"g-{topic}"),
+            *(
+                "--from-beginning",
+                "--batch-size",
+                "1000",
+                "--flush-interval",
+                "600",
+                "--metrics-port",
+                str(port),
+            ),
+        ],
         env=k2tui_env(stack_env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -170,33 +169,6 @@ def _wait_for_metric(port: int, line: str, limit: float) -> str:
             return text
         time.sleep(0.2)
     raise AssertionError(f"{line!r} not seen in {limit} s; last scrape:\n{text[-2000:]}")
-
-
-async def test_while_the_lake_is_away_the_breaker_opens_nothing_advances_and_all_lands_after(
-    stack: LocalStack, topic: str, tmp_path: Path, healed: None
-) -> None:
-    table = open_trades_table(stack.layout)
-    trades = list(sample_trades(400, seed=520))
-    consumer = consumer_for(stack, table, topic, tmp_path / "dlq", batch_size=100)
-    stop = asyncio.Event()
-    running = asyncio.create_task(consumer.run(stop))
-    await produce(stack, topic, trades[:100])
-    await until(lambda: consumer.stats.written == 100, 30, "the first batch written")
-
-    stack.fault("object-store", FaultAction.PARTITION, mode=Mode.RESET)
-    await produce(stack, topic, trades[100:])
-    await until(lambda: consumer.lake_breaker.state is BreakerState.OPEN, 60, "the lake breaker opened")
-    assert consumer.metrics.breaker_state.labels("lake")._value.get() == BreakerState.OPEN
-    assert consumer.stats.written == 100 and consumer.stats.dead_lettered == 0
-    assert sum(committed_offsets(table, f"g-{topic}").values()) == 100, "no offset moved while away"
-
-    stack.fault("object-store", FaultAction.HEAL)
-    await until(lambda: consumer.stats.written == 400, 90, "everything written after the heal")
-    await until(lambda: consumer.lake_breaker.state is BreakerState.CLOSED, 10, "the breaker closed")
-    stop.set()
-    stats = await running
-    assert stats.accounted and stats.errors == 0 and stats.transient_errors >= 3
-    assert ids_in_lake(table, trades) == Counter(t.message_id for t in trades)
 
 
 async def test_while_the_registry_is_stopped_messages_wait_and_none_is_dead_lettered(

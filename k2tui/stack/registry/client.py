@@ -59,6 +59,12 @@ class RegistryClient:
     def subjects(self) -> list[str]:
         return list(self._request("GET", "/subjects"))
 
+    def delete_subject(self, subject: str) -> None:
+        """Remove a subject for good: Confluent's soft delete, then the permanent one it requires first."""
+        path = f"/subjects/{quote(subject, safe='')}"
+        self._request("DELETE", path)
+        self._request("DELETE", path, params={"permanent": "true"})
+
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)

@@ -94,7 +94,7 @@ def run_consumer_bench(
             stack.up()
             for service in UNMEASURED_SERVICES:
                 stack.fault(service, FaultAction.STOP)
-            preload = asyncio.run(_preload(stack.layout, messages))
+            preload = asyncio.run(preload_topic(stack.layout, TOPIC, messages))
             ceiling = asyncio.run(_ceiling(stack.layout, preload))
             seed = _consume(settings, min(seed_messages, messages), SEED_BATCH, SEED_FLUSH_INTERVAL)
             tuned = _consume(settings, messages, batch_size, flush_interval)
@@ -144,16 +144,16 @@ def _rows(preload: Preload, ceiling: float, seed: ConsumeRun, tuned: ConsumeRun)
     return rows
 
 
-async def _preload(layout: StackLayout, messages: int) -> Preload:
-    """Encode `messages` sample trades, then produce them as fast as the broker takes them."""
+async def preload_topic(layout: StackLayout, topic: str, messages: int) -> Preload:
+    """Encode `messages` sample trades into `topic`, then produce them as fast as the broker takes them."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.partitioner import DefaultPartitioner
 
     endpoints = layout.endpoints
     partitions = layout.settings.streams.partitions
-    await ensure_topics(endpoints.kafka_bootstrap, [TOPIC], partitions)
+    await ensure_topics(endpoints.kafka_bootstrap, [topic], partitions)
     with RegistryClient(endpoints.registry_url) as registry:
-        schema_id = registry.register(subject_for(TOPIC), trade_v2_schema_text())
+        schema_id = registry.register(subject_for(topic), trade_v2_schema_text())
     encoder = AvroEncoder(schema_id, trade_v2_schema())
     partitioner = DefaultPartitioner()
     all_partitions = list(range(partitions))
@@ -183,13 +183,13 @@ async def _preload(layout: StackLayout, messages: int) -> Preload:
             builder = producer.create_batch()
             for key, value in queue:
                 if builder.append(key=key, value=value, timestamp=None) is None:  # full: send it
-                    pending.append(await producer.send_batch(builder, TOPIC, partition=partition))
+                    pending.append(await producer.send_batch(builder, topic, partition=partition))
                     builder = producer.create_batch()
                     builder.append(key=key, value=value, timestamp=None)
                 if len(pending) >= IN_FLIGHT_BATCHES:
                     await asyncio.gather(*pending)
                     pending.clear()
-            pending.append(await producer.send_batch(builder, TOPIC, partition=partition))
+            pending.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*pending)
         produced = time.perf_counter()
     finally:
