@@ -23,14 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import msgspec
 import pyarrow as pa
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pyiceberg.table import Table
 
 from k2tui.consume.consumer import IcebergConsumer
-from k2tui.ingest.dlq import DeadLetter, DeadLetterFilter, DeadLetterQueue, collect_dead_letters
+from k2tui.ingest.dlq import DeadLetter, DeadLetterQueue, collect_dead_letters
 from k2tui.ingest.producer import TOPICS, ensure_topics, subject_for
 from k2tui.ingest.runner import (
     SIMULATED,
@@ -75,6 +74,7 @@ from k2tui.validate.stages import (
     wait_written,
 )
 from k2tui.validate.timestamps import api_order, api_timestamp_format, kafka_sequence_order, trade_times
+from k2tui.validate.traffic import dead_lettered_trades
 
 PREFIX = "pipeline"
 SERVICES = ("broker", "registry", "object-store", "catalog", "api")
@@ -479,18 +479,9 @@ def _window_check(window: _Window) -> CheckResult:
 
 def _ingest_check(env: ValidationEnv, window: _Window) -> CheckResult:
     sent = {t.message_id for t in window.sent}
-    return judge_ingest(PREFIX, sent, set(window.ids), _producer_dead_letters(env, sent))
-
-
-def _producer_dead_letters(env: ValidationEnv, ids: set[str]) -> set[str]:
-    """Which of `ids` the producer put in the DLQ instead of Kafka (its buffer overflowed, or it stopped)."""
-    found = set()
-    for letter in collect_dead_letters(env.dlq_directory, DeadLetterFilter(source=PRODUCER_DLQ)):
-        with contextlib.suppress(msgspec.DecodeError):
-            trade = msgspec.json.decode(letter.raw_bytes(), type=TradeV2)
-            if trade.message_id in ids:
-                found.add(trade.message_id)
-    return found
+    return judge_ingest(
+        PREFIX, sent, set(window.ids), dead_lettered_trades(env.dlq_directory, PRODUCER_DLQ, sent)
+    )
 
 
 # Consumer

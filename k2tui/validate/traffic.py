@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from pathlib import Path
 
 import msgspec
 
@@ -77,17 +78,22 @@ class Traffic:
 
     def dead_lettered_ids(self) -> set[str]:
         """Message ids of this traffic's trades the producer had to put in the DLQ instead of Kafka."""
-        wanted = DeadLetterFilter(source=PRODUCER_DLQ_SOURCE)
-        found = set()
-        for letter in collect_dead_letters(dlq_dir(self.settings), wanted):
-            with contextlib.suppress(msgspec.DecodeError):
-                trade = msgspec.json.decode(letter.raw_bytes(), type=TradeV2)
-                if trade.message_id in self.ids:
-                    found.add(trade.message_id)
-        return found
+        return dead_lettered_trades(dlq_dir(self.settings), PRODUCER_DLQ_SOURCE, self.ids)
 
     def _taken(self, trades: Sequence[TradeV2]) -> None:
         self.ids.update(trade.message_id for trade in trades)
 
     def _keep(self, run: StreamRun) -> None:
         self._run = run
+
+
+def dead_lettered_trades(directory: Path, source: str, ids: Collection[str]) -> set[str]:
+    """Which of `ids` a producer put in the DLQ instead of Kafka (its buffer overflowed, or it stopped)."""
+    wanted = set(ids)
+    found = set()
+    for letter in collect_dead_letters(directory, DeadLetterFilter(source=source)):
+        with contextlib.suppress(msgspec.DecodeError):
+            trade = msgspec.json.decode(letter.raw_bytes(), type=TradeV2)
+            if trade.message_id in wanted:
+                found.add(trade.message_id)
+    return found

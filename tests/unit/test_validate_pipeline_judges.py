@@ -2,11 +2,13 @@
 
 from pathlib import Path
 
+import pyarrow as pa
 from aiokafka import TopicPartition
 
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.runner import StreamReport
 from k2tui.model.samples import sample_trades
+from k2tui.validate import pipeline
 from k2tui.validate.check import CheckStatus
 from k2tui.validate.pipeline import (
     UNDECODABLE,
@@ -103,3 +105,19 @@ def test_the_pipeline_must_carry_on_after_bad_input() -> None:
     assert judge_carried_on("p", stopped, 0, [planted], PLANTED).detail == (
         "the streams failed: ConnectionClosed; no trade arrived after the bad input"
     )
+
+
+def test_a_kafka_window_read_short_of_its_offsets_fails_naming_the_ranges() -> None:
+    tp = TopicPartition("market.crypto.trades.binance", 0)
+    window = pipeline._Window(starts={tp: 10}, ends={tp: 13})
+    trade = next(sample_trades(1))
+    window.messages = [KafkaMessage(tp.topic, 0, 10, b"BTCUSDT", b"", trade, None)]
+    result = pipeline._window_check(window)
+    assert result.status is CheckStatus.FAIL and result.detail == "1 of 3 messages read from 1 partitions"
+    assert result.evidence == ["market.crypto.trades.binance[0] offsets 10..12"]
+
+
+def test_no_lake_row_for_the_window_fails() -> None:
+    empty = pa.table({"message_id": pa.array([], pa.string())})
+    result = pipeline._lake_read_check(empty, pipeline._Window(), 0.2)
+    assert result.status is CheckStatus.FAIL and result.detail.startswith("0 rows for 0 message ids")
