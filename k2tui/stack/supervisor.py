@@ -345,9 +345,12 @@ class LocalStack:
                 FaultAction.PAUSE: signal.SIGSTOP,
                 FaultAction.RESUME: signal.SIGCONT,
             }[action]
+            process = entry.process.find()
             entry.process.signal(signum)
-            if action is FaultAction.KILL:
-                terminate(entry.process, grace=5.0)  # already dead: this only waits until it is gone
+            if action is FaultAction.KILL and process is not None:
+                # Held from before the signal: a dying process no longer matches its record (no cmdline),
+                # yet still holds its ports until it is reaped; a restart straight after must find them free.
+                psutil.wait_procs([process], timeout=5.0)
             return f"{name} (pid {entry.process.pid}) sent {signum.name}"
 
     def _start_if_needed(self, spec: ServiceSpec, progress: Progress) -> None:

@@ -17,6 +17,7 @@ from pyiceberg.types import LongType, NestedField, StringType
 
 from k2tui.lake.catalog import open_catalog
 from k2tui.model.schema import trade_v2_schema_text
+from k2tui.stack.ports import port_is_free
 from k2tui.stack.probes import s3_client
 from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.client import RegistryClient
@@ -147,6 +148,17 @@ def test_broker_sigkill_and_restart_keeps_messages_and_committed_offsets(healed:
     assert asyncio.run(_committed(bootstrap, topic, "g-durable")) == 400
     rest = asyncio.run(_consume(bootstrap, topic, "g-durable", 600, commit=False))
     assert rest == [f"m{i}".encode() for i in range(400, 1000)]
+
+
+def test_a_killed_service_has_let_go_of_its_port_when_the_kill_returns(stack: LocalStack) -> None:
+    """A start right after a SIGKILL (the fault scenarios' crash and restart) must find the port free."""
+    port = stack.layout.settings.consumer.metrics_port
+    stack.fault("consumer", FaultAction.KILL)
+    try:
+        assert port_is_free(port)
+    finally:
+        stack.fault("consumer", FaultAction.START)
+    assert {s.name: s.state for s in stack.status()}["consumer"] is ServiceState.READY
 
 
 def test_paused_object_store_times_out_and_resume_heals_it(healed: LocalStack) -> None:
