@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python 3.11 (no root, no Docker):
-#   make run    set up, then run k2tui's main job on the embedded local stack
+#   make run    set up, bring the embedded local stack up, and open the cockpit on it
 #   make test   set up, then run the whole test suite (what CI runs)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -21,6 +21,7 @@ setup: $(STAMP)
 
 run: setup
 	$(BIN)/k2tui up
+	$(BIN)/k2tui tui
 
 lint: setup
 	$(BIN)/ruff check .

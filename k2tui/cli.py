@@ -353,6 +353,16 @@ def env_command(state: CliState) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def tui(state: CliState) -> None:
+    """Open the cockpit on the stack of the current settings (it does not start the stack)."""
+    from k2tui.tui.app import CockpitApp
+    from k2tui.tui.data import LiveSources
+
+    CockpitApp(LiveSources(_stack(state))).run()
+
+
+@cli.command()
 @click.option("--port", default=18765, show_default=True, help="Port for both exchanges and /control.")
 @click.option("--rate", default=10.0, show_default=True, help="Trades per second per symbol (0.1 to 10,000).")
 @click.option("--seed", type=int, help="Seed for a repeatable market.")

@@ -80,8 +80,8 @@ async def log_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition
     end is out of range and the reader starts again from the beginning).
     """
     consumer = _consumer(bootstrap)
-    await consumer.start()
-    try:
+    try:  # stopped also when it never started, so no half-open client is left behind
+        await consumer.start()
         partitions = await _partitions(consumer, topics)
         if not partitions:
             return {}

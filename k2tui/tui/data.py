@@ -1,0 +1,184 @@
+"""What the cockpit's workers fetch: each source calls the library the CLI uses and returns a dataclass.
+
+The app knows only the `Sources` protocol, so tests hand it deterministic fakes and `LiveSources` reads
+the stack the settings describe. Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiokafka import TopicPartition
+
+from k2tui.ingest.dlq import collect_dead_letters, dlq_dir
+from k2tui.ingest.producer import TOPICS
+from k2tui.lake.query import QueryEngine, SnapshotInfo
+from k2tui.stack.metrics import histogram_quantile, scrape
+from k2tui.stack.supervisor import LocalStack, ServiceStatus
+from k2tui.validate.stages import group_offsets, log_ends
+
+BREAKER_STATES = {0: "closed", 1: "open", 2: "half-open"}
+LATEST_SNAPSHOTS = 5
+TREND_POINTS = 5
+
+
+@dataclass(frozen=True)
+class ServicesSnapshot:
+    backend: str
+    services: list[ServiceStatus]
+
+    @property
+    def any_running(self) -> bool:
+        """Whether any service process is alive (the catalog, a file, has none and proves nothing)."""
+        return any(s.pid is not None for s in self.services)
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    log_end: int
+    committed: int | None
+    """The group's committed offset; None when the group has committed nothing there."""
+
+    @property
+    def lag(self) -> int:
+        return self.log_end - (self.committed or 0)
+
+
+@dataclass(frozen=True)
+class KafkaSnapshot:
+    group: str
+    partitions: list[PartitionLag]
+
+
+@dataclass(frozen=True)
+class IcebergSnapshot:
+    table: str
+    records: int | None
+    data_files: int | None
+    snapshot_count: int
+    latest: list[SnapshotInfo]
+    """Newest first."""
+
+
+@dataclass(frozen=True)
+class ConsumerSnapshot:
+    url: str
+    consumed: float | None
+    written: float | None
+    commit_p99_s: float | None
+    breakers: dict[str, str]
+    dlq_count: float | None
+    sequence_gaps: float | None
+
+
+@dataclass(frozen=True)
+class DlqSnapshot:
+    directory: str
+    by_reason: list[tuple[str, int]]
+    """(reason, count), most frequent first."""
+
+    @property
+    def total(self) -> int:
+        return sum(count for _, count in self.by_reason)
+
+
+class Sources(Protocol):
+    """Where every pane's data comes from; a method that cannot reach its source raises with the reason."""
+
+    async def services(self) -> ServicesSnapshot: ...
+    async def kafka(self) -> KafkaSnapshot: ...
+    async def iceberg(self) -> IcebergSnapshot: ...
+    async def consumer(self) -> ConsumerSnapshot: ...
+    async def dlq(self) -> DlqSnapshot: ...
+
+
+class LiveSources:
+    """The stack of the given settings, read through the same functions `k2tui status`, `validate` and
+    `dlq` use; blocking calls go to a thread so the app's event loop never waits on them."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        self.stack = stack
+        self.settings = stack.layout.settings
+        self.engine = QueryEngine(stack.layout, refresh_seconds=0.5)
+
+    async def services(self) -> ServicesSnapshot:
+        return ServicesSnapshot(self.stack.backend, await asyncio.to_thread(self.stack.status))
+
+    async def kafka(self) -> KafkaSnapshot:
+        bootstrap = self.stack.layout.endpoints.kafka_bootstrap
+        group = self.settings.consumer.group
+        ends = await log_ends(bootstrap, list(TOPICS.values()))
+        committed = await group_offsets(bootstrap, group, list(ends)) if ends else {}
+        return KafkaSnapshot(group, kafka_lags(ends, committed))
+
+    async def iceberg(self) -> IcebergSnapshot:
+        return iceberg_summary(await asyncio.to_thread(self.engine.snapshots))
+
+    async def consumer(self) -> ConsumerSnapshot:
+        url = f"http://127.0.0.1:{self.settings.consumer.metrics_port}/metrics"
+        page = await scrape(url)
+        return ConsumerSnapshot(
+            url=url,
+            consumed=page.total("k2_messages_consumed_total"),
+            written=page.total("k2_messages_written_total"),
+            commit_p99_s=histogram_quantile(0.99, page.values("k2_iceberg_write_duration_seconds_bucket")),
+            breakers={
+                s.labels.get("dependency", "?"): BREAKER_STATES.get(int(s.value), str(s.value))
+                for s in page.values("k2_circuit_breaker_state")
+            },
+            dlq_count=page.total("k2_dlq_messages_total"),
+            sequence_gaps=page.total("k2_sequence_gaps_total"),
+        )
+
+    async def dlq(self) -> DlqSnapshot:
+        directory = dlq_dir(self.settings)
+        letters = await asyncio.to_thread(collect_dead_letters, directory)
+        counts = Counter(letter.reason for letter in letters)
+        return DlqSnapshot(str(directory), counts.most_common())
+
+
+def kafka_lags(ends: dict[TopicPartition, int], committed: dict[TopicPartition, int]) -> list[PartitionLag]:
+    return [
+        PartitionLag(tp.topic, tp.partition, end, committed.get(tp))
+        for tp, end in sorted(ends.items(), key=lambda item: (item[0].topic, item[0].partition))
+    ]
+
+
+def iceberg_summary(snapshots: list[SnapshotInfo], table: str = "market_data.trades_v2") -> IcebergSnapshot:
+    """Totals from the current snapshot's summary (what the last commit recorded), newest snapshots first."""
+    current = next((s for s in snapshots if s.current), None)
+    totals = {} if current is None else current.summary
+
+    def total(key: str) -> int | None:
+        value = totals.get(key)
+        return int(value) if value is not None else (0 if current is None else None)
+
+    latest = sorted(snapshots, key=lambda s: s.time, reverse=True)[:LATEST_SNAPSHOTS]
+    return IcebergSnapshot(table, total("total-records"), total("total-data-files"), len(snapshots), latest)
+
+
+@dataclass
+class LagTrends:
+    """The lag of each partition over the last few refreshes, and which way it is going."""
+
+    points: int = TREND_POINTS
+    history: dict[tuple[str, int], deque[int]] = field(default_factory=dict)
+
+    def record(self, snapshot: KafkaSnapshot) -> None:
+        for p in snapshot.partitions:
+            self.history.setdefault((p.topic, p.partition), deque(maxlen=self.points)).append(p.lag)
+
+    def trend(self, topic: str, partition: int) -> str:
+        seen = list(self.history.get((topic, partition), ()))
+        if len(seen) < 2:
+            return "…"
+        if seen[-1] < seen[0]:
+            return "draining"
+        if seen[-1] > seen[0]:
+            return "growing"
+        return "stalled" if seen[-1] > 0 else "caught up"

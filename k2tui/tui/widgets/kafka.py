@@ -1,0 +1,33 @@
+"""Kafka pane: per topic and partition, log end, the group's committed offset, lag and its trend."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+
+from k2tui.tui.data import KafkaSnapshot, LagTrends
+from k2tui.tui.widgets.pane import Pane
+from k2tui.tui.widgets.tables import count, grid_table
+
+TOPIC_PREFIX = "market.crypto.trades."
+"""Every topic of the pipeline starts so; the pane shows the rest."""
+TREND_STYLES = {"draining": "green", "growing": "red", "stalled": "yellow"}
+
+
+class KafkaPane(Pane):
+    def __init__(self) -> None:
+        super().__init__("Kafka", id="kafka")
+
+    def render_snapshot(self, snapshot: KafkaSnapshot, trends: LagTrends) -> None:
+        table = grid_table("topic/partition", "log end", "committed", "lag", "trend")
+        for p in snapshot.partitions:
+            trend = trends.trend(p.topic, p.partition)
+            table.add_row(
+                f"{p.topic.removeprefix(TOPIC_PREFIX)}/{p.partition}",
+                count(p.log_end),
+                count(p.committed),
+                count(p.lag),
+                Text(trend, style=TREND_STYLES.get(trend, "dim")),
+            )
+        header = Text(f"group {snapshot.group}", style="dim")
+        self.show(Group(header, table) if snapshot.partitions else Group(header, Text("no topics yet")))

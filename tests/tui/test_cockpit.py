@@ -1,0 +1,112 @@
+"""The cockpit against fake sources: every pane shows its data, a dead source says why, keys work."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from textual.pilot import Pilot
+
+from k2tui.tui.app import CockpitApp
+from k2tui.tui.data import KafkaSnapshot, LagTrends, PartitionLag
+from k2tui.tui.screens.help import HelpScreen
+from k2tui.tui.widgets.event_log import EventLog
+from k2tui.tui.widgets.kafka import KafkaPane
+from tests.tui.fakes import FakeSources, fake_app
+from tests.tui.screen_text import pane_text
+
+SIZE = (160, 50)
+
+
+async def settle(pilot: Pilot[None], app: CockpitApp, until: str, pane_id: str) -> str:
+    for _ in range(100):
+        await pilot.pause(0.02)
+        text = pane_text(app, pane_id)
+        if until in text:
+            return text
+    raise AssertionError(f"#{pane_id} never showed {until!r}; it shows:\n{text}")
+
+
+async def test_every_pane_renders_its_source() -> None:
+    app = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        services = await settle(pilot, app, "object-store", "services")
+        assert "backend: local" in services
+        assert "paused" in services and "exited (3)" in services and "1h02m" in services
+        kafka = await settle(pilot, app, "draining", "kafka")
+        assert "binance" in kafka and "12,000" in kafka and "kraken" in kafka
+        iceberg = await settle(pilot, app, "snapshots 3", "iceberg")
+        assert "records 1,500" in iceberg and "7000000000000000003" in iceberg and "append" in iceberg
+        consumer = await settle(pilot, app, "16,321", "consumer")
+        assert "88 ms" in consumer and "breaker registry" in consumer and "open" in consumer
+        dlq = await settle(pilot, app, "4 entries", "dlq")
+        assert "schema mismatch: missing field price" in dlq
+        assert "15:30:45 services: first refresh" in app.screen.query_one(EventLog).recent
+
+
+async def test_a_failing_source_says_why_in_its_pane_and_the_log() -> None:
+    sources = FakeSources(failing={"kafka": ConnectionError("broker at 127.0.0.1:19092 refused")})
+    app = fake_app(sources)
+    async with app.run_test(size=SIZE) as pilot:
+        text = await settle(pilot, app, "unavailable", "kafka")
+        assert "unavailable: broker at 127.0.0.1:19092 refused" in text
+        await settle(pilot, app, "16,321", "consumer")  # the other panes are unaffected
+        log = list(app.screen.query_one(EventLog).recent)
+        assert log.count("15:30:45 kafka: unavailable: broker at 127.0.0.1:19092 refused") == 1
+        sources.failing.clear()
+        await settle(pilot, app, "binance", "kafka")
+        assert any("kafka: back after broker" in line for line in app.screen.query_one(EventLog).recent)
+
+
+async def test_question_mark_shows_the_keys_and_q_quits() -> None:
+    app = fake_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+    assert all(w.is_finished for w in app.running.values())
+
+
+async def test_panes_redraw_at_most_ten_times_a_second_however_fast_sources_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sources = FakeSources()
+    app = fake_app(sources, refresh_s=0.005)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = app.screen.query_one(KafkaPane)
+        draws: list[float] = []
+        original = pane.render_snapshot
+
+        def counted(*args: object) -> None:
+            draws.append(time.monotonic())
+            original(*args)
+
+        monkeypatch.setattr(pane, "render_snapshot", counted)
+        fetched = sources.kafka_calls
+        began = time.monotonic()
+        await pilot.pause(1.0)
+        elapsed = time.monotonic() - began
+        assert sources.kafka_calls - fetched > 2 * len(draws)  # many answers, few redraws
+        assert len(draws) <= 10 * elapsed + 1
+
+
+def test_lag_trends_follow_the_last_refreshes() -> None:
+    trends = LagTrends(points=3)
+    for committed in (100, 50, 50, 80):  # lag 0, 50, 50, 20 against a log end of 100
+        trends.record(KafkaSnapshot("g", [PartitionLag("t", 0, 100, committed)]))
+    assert trends.trend("t", 0) == "draining"
+    trends.record(KafkaSnapshot("g", [PartitionLag("t", 0, 200, 80)]))
+    assert trends.trend("t", 0) == "growing"
+    for _ in range(3):
+        trends.record(KafkaSnapshot("g", [PartitionLag("t", 0, 200, 150)]))
+    assert trends.trend("t", 0) == "stalled"
+    for _ in range(3):
+        trends.record(KafkaSnapshot("g", [PartitionLag("t", 0, 200, 200)]))
+    assert trends.trend("t", 0) == "caught up"
+    assert trends.trend("t", 1) == "…"
