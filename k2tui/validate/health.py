@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from k2tui.ingest.dlq import DeadLetter, collect_dead_letters
@@ -31,6 +30,7 @@ from k2tui.stack.supervisor import ServiceState
 from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.procedure import Procedure, Step, StepContext
+from k2tui.validate.stages import group_offsets, log_ends
 
 LAG_LIMIT = 1_000
 """Messages behind Kafka's log end the seed allows once a deploy has settled."""
@@ -408,38 +408,11 @@ def _consumer_metrics(env: ValidationEnv) -> str | None:
 
 
 async def kafka_lag(bootstrap: str, group: str, topics: Sequence[str]) -> dict[str, int]:
-    """Per partition: the log end (a fetch's high watermark: tansu's ListOffsets answer is wrong) minus
-    the group's committed offset (nothing committed counts from the start of the log)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=1024
-    )
-    await consumer.start()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(KAFKA_TIMEOUT_S * 1000))
-    try:
-        await admin.start()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-        starts = {tp: max(0, committed[tp].offset) if tp in committed else 0 for tp in partitions}
-        consumer.assign(partitions)
-        for tp, offset in starts.items():
-            consumer.seek(tp, offset)
-        deadline = time.monotonic() + KAFKA_TIMEOUT_S
-        while any(consumer.highwater(tp) is None for tp in partitions):
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"no high watermark from Kafka at {bootstrap} within {KAFKA_TIMEOUT_S:g} s"
-                )
-            await consumer.getmany(timeout_ms=200, max_records=1)
-        return {
-            f"{tp.topic}[{tp.partition}]": max(0, consumer.highwater(tp) - starts[tp]) for tp in partitions
-        }
-    finally:
-        await admin.close()
-        await consumer.stop()
+    """Per partition: the log end minus the group's committed offset (nothing committed counts from the
+    start of the log)."""
+    ends = await log_ends(bootstrap, topics)
+    committed = await group_offsets(bootstrap, group, list(ends)) if ends else {}
+    return {f"{tp.topic}[{tp.partition}]": max(0, end - committed.get(tp, 0)) for tp, end in ends.items()}
 
 
 def lag_result(reading: LagReading | None, error: str = "") -> CheckResult:

@@ -150,9 +150,9 @@ async def read_kafka(
         return []
     checker = _Checker(registry_url)
     consumer = _consumer(bootstrap)
-    await consumer.start()
     found: list[KafkaMessage] = []
     try:
+        await consumer.start()
         consumer.assign(list(wanted))
         for tp, (start, _) in wanted.items():
             consumer.seek(tp, start)
