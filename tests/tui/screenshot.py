@@ -1,6 +1,7 @@
-"""Save the main screen, drawn from the fakes, as SVG and PNG in screenshots/.
+"""Save every scene of the cockpit (tests/tui/scenes.py), drawn from the fakes, as SVG and PNG.
 
-Run it with ``.venv/bin/python -m tests.tui.screenshot``; the PNG needs ``rsvg-convert`` (librsvg2-bin).
+Run it with ``.venv/bin/python -m tests.tui.screenshot [name ...]``; the PNG needs ``rsvg-convert``
+(librsvg2-bin).
 """
 
 from __future__ import annotations
@@ -8,26 +9,29 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
-from tests.tui.fakes import settled_frame, still_app
+from tests.tui.scenes import SCENES, Scene
 
 OUT = Path(__file__).resolve().parents[2] / "screenshots"
-SIZES = {"main-120x40": (120, 40), "main-80x24": (80, 24)}
 
 
-async def save(name: str, size: tuple[int, int]) -> Path:
-    app = still_app()
-    async with app.run_test(size=size) as pilot:
-        await settled_frame(pilot)
-        return Path(app.save_screenshot(filename=f"{name}.svg", path=str(OUT)))
+async def save(scene: Scene) -> Path:
+    app = scene.app()
+    async with app.run_test(size=scene.size) as pilot:
+        await scene.steps(pilot)
+        return Path(app.save_screenshot(filename=f"{scene.name}.svg", path=str(OUT)))
 
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     converter = shutil.which("rsvg-convert")
-    for name, size in SIZES.items():
-        svg = asyncio.run(save(name, size))
+    wanted = set(sys.argv[1:])
+    for scene in SCENES:
+        if wanted and scene.name not in wanted:
+            continue
+        svg = asyncio.run(save(scene))
         print(svg)
         if converter is None:
             print("rsvg-convert is missing (apt-get install librsvg2-bin): no PNG")

@@ -1,15 +1,14 @@
-"""Pictures of the main screen with the fakes, at the widest and the smallest supported sizes."""
+"""Every scene of the cockpit (tests/tui/scenes.py) compared with its stored snapshot."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.tui.fakes import settled_frame, still_app
+import pytest
+
+from tests.tui.scenes import SCENES, Scene
 
 
-def test_main_screen_at_120x40(snap_compare: Any) -> None:
-    assert snap_compare(still_app(), terminal_size=(120, 40), run_before=settled_frame)
-
-
-def test_main_screen_at_80x24(snap_compare: Any) -> None:
-    assert snap_compare(still_app(), terminal_size=(80, 24), run_before=settled_frame)
+@pytest.mark.parametrize("scene", SCENES, ids=[scene.name for scene in SCENES])
+def test_scene(snap_compare: Any, scene: Scene) -> None:
+    assert snap_compare(scene.app(), terminal_size=scene.size, run_before=scene.steps)
