@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -43,6 +44,19 @@ class CheckResult:
     evidence: list[str] = field(default_factory=list)
     """Counts, ids, the query used, log lines: what a person needs to believe or chase the verdict."""
     stage: Stage = Stage.PIPELINE
+
+
+def make_check(
+    stage: Stage,
+    check_id: str,
+    title: str,
+    status: CheckStatus,
+    detail: str,
+    measured: Mapping[str, Any] | None = None,
+    evidence: Sequence[str] = (),
+) -> CheckResult:
+    """A check of `stage`; each procedure binds its stage once (`partial(make_check, Stage.STREAM)`)."""
+    return CheckResult(check_id, title, status, detail, dict(measured or {}), list(evidence), stage=stage)
 
 
 def verdict(ok: bool, *, otherwise: CheckStatus = CheckStatus.FAIL) -> CheckStatus:

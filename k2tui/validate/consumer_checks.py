@@ -21,7 +21,7 @@ from k2tui.ingest.stats import percentile
 from k2tui.lake.values import micros_of
 from k2tui.model.trade import Exchange, Side, TradeV2
 from k2tui.model.validation import FIELDS, validate
-from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
+from k2tui.validate.check import CheckResult, CheckStatus, Stage, make_check, verdict
 
 MIN_SUSTAINED_RATE = 100.0
 """msg/s: the seed's "Throughput: >100 msg/sec sustained (cold start can be slower)". A run of one
@@ -585,22 +585,10 @@ def _rounded(value: float | None, places: int = 2) -> float | None:
     return None if value is None else round(value, places)
 
 
-def _check(
-    stage: Stage,
-    check_id: str,
-    title: str,
-    status: CheckStatus,
-    detail: str,
-    measured: dict[str, Any] | None = None,
-    evidence: list[str] | None = None,
-) -> CheckResult:
-    return CheckResult(check_id, title, status, detail, measured or {}, evidence or [], stage=stage)
-
-
-_consumer = partial(_check, Stage.CONSUMER)
-_lake = partial(_check, Stage.ICEBERG)
-_query = partial(_check, Stage.QUERY)
-_metrics = partial(_check, Stage.METRICS)
+_consumer = partial(make_check, Stage.CONSUMER)
+_lake = partial(make_check, Stage.ICEBERG)
+_query = partial(make_check, Stage.QUERY)
+_metrics = partial(make_check, Stage.METRICS)
 
 
 def id_counts(known: Iterable[str], found: Iterable[str]) -> dict[str, int]:

@@ -27,7 +27,7 @@ from k2tui.stack import binaries
 from k2tui.stack.metrics import MetricsUnavailableError, Prometheus, Scrape, rate, scrape
 from k2tui.stack.services import CONSUMER_LAG_ALERT
 from k2tui.stack.supervisor import ServiceState
-from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
+from k2tui.validate.check import CheckResult, CheckStatus, Stage, make_check, verdict
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.procedure import Procedure, Step, StepContext
 from k2tui.validate.stages import group_offsets, log_ends
@@ -150,7 +150,7 @@ def _check(
     lines = list(evidence)
     if len(lines) > EVIDENCE_LINES:
         lines = [*lines[:EVIDENCE_LINES], f"… and {len(lines) - EVIDENCE_LINES} more"]
-    return CheckResult(f"health.{check_id}", title, status, detail, measured or {}, lines, stage=stage)
+    return make_check(stage, f"health.{check_id}", title, status, detail, measured, lines)
 
 
 # ---- metrics, rules and alerts ------------------------------------------------------------------

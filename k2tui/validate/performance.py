@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,11 @@ from k2tui.validate.baseline import (
     save_baseline,
 )
 from k2tui.validate.bench.consumer import preload_topic
-from k2tui.validate.check import CheckResult, CheckStatus, Stage
+from k2tui.validate.check import CheckResult, CheckStatus, Stage, make_check
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.procedure import Procedure, Step, StepContext
+
+_result = partial(make_check, Stage.PERFORMANCE)
 
 SERVICES = ("proxy", "broker", "registry", "catalog")
 SLOWABLE = ("object-store",)
@@ -563,16 +566,3 @@ def _p(values: Sequence[float], q: float) -> float:
     found = percentile(values, q)
     assert found is not None, "a percentile of no values"
     return found
-
-
-def _result(
-    check_id: str,
-    title: str,
-    status: CheckStatus,
-    detail: str,
-    measured: dict[str, object] | None = None,
-    evidence: list[str] | None = None,
-) -> CheckResult:
-    return CheckResult(
-        check_id, title, status, detail, measured or {}, evidence or [], stage=Stage.PERFORMANCE
-    )

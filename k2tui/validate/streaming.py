@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 from k2tui.config import Settings
 from k2tui.ingest.runner import SourceUnreachableError, plan_sources, stream_trades
 from k2tui.ingest.stats import StreamSnapshot
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
-from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
+from k2tui.validate.check import CheckResult, CheckStatus, Stage, make_check, verdict
 from k2tui.validate.env import ValidationEnv
 from k2tui.validate.procedure import Procedure, Step, StepContext
+
+_result = partial(make_check, Stage.STREAM)
 
 FIRST_TRADE_LIMIT_S = 10.0
 EXCHANGES = ("binance", "kraken")
@@ -163,14 +165,3 @@ def judge_stream(facts: StreamRunFacts) -> list[CheckResult]:
             {"refused": stream.parse_errors},
         ),
     ]
-
-
-def _result(
-    check_id: str,
-    title: str,
-    status: CheckStatus,
-    detail: str,
-    measured: dict[str, Any] | None = None,
-    evidence: list[str] | None = None,
-) -> CheckResult:
-    return CheckResult(check_id, title, status, detail, measured or {}, evidence or [], stage=Stage.STREAM)
