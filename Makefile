@@ -1,5 +1,5 @@
 # Two commands on a fresh machine with Python 3.11 (no root, no Docker):
-#   make run    set up, bring the embedded local stack up, and open the cockpit on it
+#   make run    set up, bring the embedded local stack and the streams up, and open the cockpit on them
 #   make test   set up, then run the whole test suite (what CI runs)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -20,8 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/k2tui up
-	$(BIN)/k2tui tui
+	$(BIN)/k2tui demo
 
 lint: setup
 	$(BIN)/ruff check .

@@ -20,11 +20,12 @@ from rich.table import Table
 
 from k2tui import __version__
 from k2tui.config import Resolution, SettingsError, parse_assignment, resolve_settings
+from k2tui.stack.backend import BACKENDS, Stack, open_stack
 from k2tui.stack.binaries import MissingBinaryError
 from k2tui.stack.layout import StackLayout
 from k2tui.stack.proxy import Mode
 from k2tui.stack.registry.server import PortInUseError, bind_socket
-from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState, StackError
+from k2tui.stack.supervisor import FaultAction, ServiceState, StackError
 from k2tui.validate.fault_names import SCENARIOS as FAULT_SCENARIOS
 
 console = Console()
@@ -159,8 +160,16 @@ def api_serve(state: CliState, host: str | None, port: int | None) -> None:
     serve_api(settings.settings)
 
 
-def _stack(state: CliState) -> LocalStack:
-    return LocalStack(state.resolve().settings)
+def _stack(state: CliState, backend: str | None = None) -> Stack:
+    """The stack of the settings; `backend` is a --backend flag, over the stack.backend setting."""
+    return open_stack(state.resolve(stack__backend=flag(backend, "flag --backend")).settings)
+
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    help="local processes, or Docker containers through Compose (setting stack.backend).",
+)
 
 
 def _print_progress(service: str, message: str) -> None:
@@ -168,17 +177,15 @@ def _print_progress(service: str, message: str) -> None:
 
 
 @cli.command()
+@backend_option
 @click.pass_obj
-def up(state: CliState) -> None:
-    """Start the local stack (what already runs is left alone) and wait until every service is ready."""
-    from k2tui.lake.catalog import ensure_trades_table, open_catalog
+def up(state: CliState, backend: str | None) -> None:
+    """Start the stack (what already runs is left alone) and wait until every service is ready."""
+    from k2tui.tui.launch import bring_up
 
-    stack = _stack(state)
-    console.print(f"Starting the local stack in {stack.layout.home}")
-    report = stack.up(_print_progress)
-    _, created = ensure_trades_table(open_catalog(stack.layout))
-    if created:
-        console.print("  [bold]catalog[/]: created market_data.trades_v2")
+    stack = _stack(state, backend)
+    console.print(f"Starting the {stack.backend} stack in {stack.layout.home}")
+    report = bring_up(stack, _print_progress)
     console.print(f"Ready in {report.total_s:.1f} s.")
     _render_status(stack, stack.status())
 
@@ -186,10 +193,11 @@ def up(state: CliState) -> None:
 @cli.command()
 @click.option("--purge", is_flag=True, help="Also delete the stack's data and logs.")
 @click.option("--yes", is_flag=True, help="Do not ask before deleting data.")
+@backend_option
 @click.pass_obj
-def down(state: CliState, purge: bool, yes: bool) -> None:
+def down(state: CliState, purge: bool, yes: bool, backend: str | None) -> None:
     """Stop every process this stack started; data is kept unless --purge."""
-    stack = _stack(state)
+    stack = _stack(state, backend)
     if purge and not yes:
         click.confirm(f"Delete all data and logs under {stack.layout.home}?", abort=True)
     stopped = stack.down(purge=purge)
@@ -200,10 +208,11 @@ def down(state: CliState, purge: bool, yes: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@backend_option
 @click.pass_obj
-def status(state: CliState, as_json: bool) -> None:
+def status(state: CliState, as_json: bool, backend: str | None) -> None:
     """Show each service's state; exit code 1 when any installed service is not ready."""
-    stack = _stack(state)
+    stack = _stack(state, backend)
     statuses = stack.status()
     if as_json:
         click.echo(
@@ -218,7 +227,7 @@ def status(state: CliState, as_json: bool) -> None:
         )
     else:
         _render_status(stack, statuses)
-    if any(s.state not in (ServiceState.READY, ServiceState.UNAVAILABLE) for s in statuses):
+    if any(s.state is not ServiceState.READY and not stack.expected_down(s) for s in statuses):
         raise SystemExit(1)
 
 
@@ -233,7 +242,7 @@ _STATE_STYLE = {
 }
 
 
-def _render_status(stack: LocalStack, statuses: list[Any]) -> None:
+def _render_status(stack: Stack, statuses: list[Any]) -> None:
     table = Table(title=f"k2tui stack ({stack.backend} backend, {stack.layout.home})")
     for column, justify in (
         ("service", "left"),
@@ -268,36 +277,36 @@ def _duration(seconds: float) -> str:
 @click.argument("service")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until interrupted.")
 @click.option("-n", "lines", default=50, show_default=True, help="How many of the last lines to print.")
+@backend_option
 @click.pass_obj
-def logs(state: CliState, service: str, follow: bool, lines: int) -> None:
+def logs(state: CliState, service: str, follow: bool, lines: int, backend: str | None) -> None:
     """Print a service's log."""
-    stack = _stack(state)
+    stack = _stack(state, backend)
     for line in stack.last_log_lines(service, lines):
         click.echo(line)
     if follow:
-        _follow(stack.log_file(service))
-
-
-def _follow(path: Path) -> None:
-    with path.open("rb") as log:
-        log.seek(0, 2)
-        try:
-            while True:
-                chunk = log.read()
-                if chunk:
-                    click.echo(chunk.decode(errors="replace"), nl=False)
-                else:
-                    time.sleep(0.2)
-        except KeyboardInterrupt:
-            return
+        with contextlib.suppress(KeyboardInterrupt):
+            for chunk in stack.follow_log(service):
+                click.echo(chunk, nl=False)
 
 
 @cli.command()
 @click.argument("service")
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "live", "sim"]),
+    help="A stream service (binance, kraken): restart it reading this source.",
+)
+@backend_option
 @click.pass_obj
-def restart(state: CliState, service: str) -> None:
+def restart(state: CliState, service: str, source: str | None, backend: str | None) -> None:
     """Stop one service and start it again, waiting until it is ready."""
-    stack = _stack(state)
+    stack = _stack(state, backend)
+    if source is not None:
+        from k2tui.ingest.control import set_stream_source
+
+        console.print(set_stream_source(stack, service, source))
+        return
     stack.restart(service, _print_progress)
     console.print(f"{service} restarted and ready.")
 
@@ -313,10 +322,11 @@ def restart(state: CliState, service: str) -> None:
     help="How a partition behaves: hang, reset connections, or add latency.",
 )
 @click.option("--delay-ms", default=500, show_default=True, help="Latency added by --mode delay.")
+@backend_option
 @click.pass_obj
-def fault(state: CliState, service: str, action: str, mode: str, delay_ms: int) -> None:
+def fault(state: CliState, service: str, action: str, mode: str, delay_ms: int, backend: str | None) -> None:
     """Inject or heal a fault: stop, start, kill, pause, resume, partition, heal."""
-    stack = _stack(state)
+    stack = _stack(state, backend)
     message = stack.fault(
         service, FaultAction(action), mode=Mode(mode), delay_ms=delay_ms, progress=_print_progress
     )
@@ -353,13 +363,43 @@ def env_command(state: CliState) -> None:
 
 
 @cli.command()
+@backend_option
 @click.pass_obj
-def tui(state: CliState) -> None:
+def tui(state: CliState, backend: str | None) -> None:
     """Open the cockpit on the stack of the current settings (it does not start the stack)."""
     from k2tui.tui.app import CockpitApp
     from k2tui.tui.data import LiveSources
 
-    CockpitApp(LiveSources(_stack(state))).run()
+    stack = _stack(state, backend)
+    CockpitApp(LiveSources(stack), theme=stack.layout.settings.tui.theme).run()
+
+
+@cli.command()
+@click.option("--tour", is_flag=True, help="Run the fault-recovery tour as soon as the cockpit is open.")
+@click.option("--leave-up", is_flag=True, help="After quitting, leave running what the demo started.")
+@click.pass_obj
+def demo(state: CliState, tour: bool, leave_up: bool) -> None:
+    """Bring up the local stack and both streams (live, else the simulator) and open the cockpit on them.
+
+    On quitting, what the demo started is stopped again (a stack already running stays as it was),
+    unless --leave-up.
+    """
+    from k2tui.tui.app import CockpitApp
+    from k2tui.tui.data import LiveSources
+    from k2tui.tui.launch import start_demo, stop_demo
+
+    stack = _stack(state)
+    console.print(f"Starting the demo on the local stack in {stack.layout.home}")
+    session = start_demo(stack, _print_progress)
+    try:
+        CockpitApp(LiveSources(stack), theme=stack.layout.settings.tui.theme, tour=tour).run()
+    finally:
+        if leave_up:
+            started = ", ".join(session.started) or "nothing new"
+            console.print(f"Left running: {started}; `k2tui down` stops the stack.")
+        else:
+            stopped = stop_demo(stack, session)
+            console.print(f"Stopped what the demo started: {', '.join(stopped) or 'nothing'}.")
 
 
 @cli.command()
@@ -375,12 +415,22 @@ def simulate(port: int, rate: float, seed: int | None) -> None:
 
 @cli.command()
 @click.option("--exchange", type=click.Choice(["binance", "kraken", "all"]), default="all", show_default=True)
-@click.option("--source", type=click.Choice(["live", "sim"]), default="live", show_default=True)
+@click.option(
+    "--source",
+    type=click.Choice(["live", "sim", "auto"]),
+    default="live",
+    show_default=True,
+    help="auto: live, else the simulator (as --fallback).",
+)
 @click.option("--fallback", is_flag=True, help="If a live endpoint cannot be reached, use the simulator.")
 @click.option("--max-trades", type=click.IntRange(min=1), help="Stop after this many trades in all.")
 @click.option("--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds.")
 @click.option("--no-kafka", is_flag=True, help="Do not produce to Kafka; print the trades instead.")
 @click.option("--rate", default=10.0, show_default=True, help="Simulator trades per second per symbol.")
+@click.option("--simulator-url", help="A running simulator (ws://host:port) to read instead of starting one.")
+@click.option(
+    "--status-port", type=click.IntRange(1024, 32767), help="Serve /metrics and /stats (JSON) here."
+)
 @click.pass_obj
 def stream(
     state: CliState,
@@ -391,15 +441,31 @@ def stream(
     duration: float | None,
     no_kafka: bool,
     rate: float,
+    simulator_url: str | None,
+    status_port: int | None,
 ) -> None:
     """Stream trades from the exchanges (or the simulator) into Kafka as v2 Avro records.
 
-    Exit code 0 only when no stream failed and Kafka acknowledged every trade.
+    Runs until stopped (Ctrl-C or SIGTERM), --max-trades or --duration. Exit code 0 only when no
+    stream failed and Kafka acknowledged every trade.
     """
     settings = state.resolve().settings
     exchanges = ["binance", "kraken"] if exchange == "all" else [exchange]
+    if source == "auto":
+        source, fallback = "live", True
     report = asyncio.run(
-        _stream(settings, exchanges, source, fallback, max_trades, duration, not no_kafka, rate)
+        _stream(
+            settings,
+            exchanges,
+            source,
+            fallback,
+            max_trades,
+            duration,
+            not no_kafka,
+            rate,
+            simulator_url=simulator_url,
+            status_port=status_port,
+        )
     )
     _render_stream_report(report)
     produced = report.producer is None or report.producer.acked == report.trades
@@ -416,11 +482,18 @@ async def _stream(
     duration: float | None,
     to_kafka: bool,
     rate: float,
+    *,
+    simulator_url: str | None = None,
+    status_port: int | None = None,
 ) -> Any:
     from k2tui.ingest.dlq import DeadLetterQueue
     from k2tui.ingest.runner import SourceUnreachableError, dlq_dir, plan_sources, producer_for, stream_trades
+    from k2tui.ingest.status import StatusServer, StreamFigures
     from k2tui.stack.probes import NotReady, kafka_metadata
 
+    status_socket = (
+        None if status_port is None else bind_socket("127.0.0.1", status_port, setting="--status-port")
+    )
     try:
         plan = await plan_sources(settings, exchanges, source=source, fallback=fallback)
     except SourceUnreachableError as error:
@@ -441,9 +514,15 @@ async def _stream(
     console.print(f"Streaming {shown}{' into Kafka' if to_kafka else ''}; Ctrl-C stops.")
     loop = asyncio.get_running_loop()
     tickers: list[asyncio.Task[None]] = []
+    figures = StreamFigures(producer)
+    server = None if status_socket is None else await StatusServer(figures).serve(status_socket)
+    if status_port is not None:
+        console.print(f"Figures at http://127.0.0.1:{status_port}/metrics and /stats.")
 
     def watch(run: Any) -> None:
-        loop.add_signal_handler(signal.SIGINT, run.stop)
+        figures.run = run
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, run.stop)
         tickers.append(asyncio.create_task(_report_every(run, producer, 5.0)))
 
     try:
@@ -454,14 +533,18 @@ async def _stream(
             max_trades=max_trades,
             duration=duration,
             sim_rate=rate,
+            simulator_url=simulator_url,
             on_trades=None if to_kafka else _print_trades,
             on_event=lambda name, message: _stamped(f"{name}: {message}"),
             on_run=watch,
         )
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
         for ticker in tickers:
             ticker.cancel()
+        if server is not None:
+            server.close()
 
 
 async def _report_every(run: Any, producer: Any, seconds: float) -> None:
@@ -789,7 +872,14 @@ def dlq_show(state: CliState, letter_id: str, as_json: bool) -> None:
     """
     import msgspec
 
-    from k2tui.ingest.dlq import DeadLetterError, describe_payload, find_dead_letter, read_replays
+    from k2tui.ingest.dlq import (
+        DeadLetterError,
+        describe_decoded,
+        describe_payload,
+        find_dead_letter,
+        letter_facts,
+        read_replays,
+    )
 
     directory, letters = _load_dead_letters(state.resolve().settings, None)
     try:
@@ -801,30 +891,14 @@ def dlq_show(state: CliState, letter_id: str, as_json: bool) -> None:
         entry = msgspec.to_builtins(letter) | {"replays": msgspec.to_builtins(replays)}
         click.echo(json.dumps(entry, indent=2))
         return
-    key = letter.key_bytes()
-    facts = {
-        "id": letter.id,
-        "source": letter.source,
-        "failed at": f"{letter.failed_at:%Y-%m-%d %H:%M:%S.%f} UTC",
-        "error type": letter.error_type,
-        "error": letter.reason,
-        "from": letter.position,
-        "key": None if key is None else key.decode(errors="backslashreplace"),
-        "Kafka time": None if letter.kafka_time is None else f"{letter.kafka_time:%Y-%m-%d %H:%M:%S.%f} UTC",
-        "trade time": None if letter.trade_time is None else f"{letter.trade_time:%Y-%m-%d %H:%M:%S.%f} UTC",
-        **{name: str(value) for name, value in letter.context.items()},
-    }
-    if replays:
-        facts["replayed"] = "; ".join(
-            f"{r.replayed_at:%Y-%m-%d %H:%M:%S} UTC → {', '.join(map(str, r.landed))}" for r in replays
-        )
+    facts = letter_facts(letter, replays)
     width = max(len(name) for name in facts)
     for name, value in facts.items():
-        if value:
-            click.echo(f"{name:<{width}}  {value}")
-    if letter.decoded is not None:
+        click.echo(f"{name:<{width}}  {value}")
+    decoded = describe_decoded(letter)
+    if decoded is not None:
         click.echo("\ndecoded:")
-        click.echo(json.dumps(letter.decoded, indent=2, ensure_ascii=False))
+        click.echo(decoded)
     raw = letter.raw_bytes()
     click.echo(f"\npayload ({len(raw):,} bytes):")
     click.echo(describe_payload(raw))
@@ -1533,6 +1607,25 @@ def bench_freshness(duration: float, rate: float, warmup: float, poll_interval: 
     render_bench(rows, title)
 
 
+@bench.command("tui")
+@click.option("--fast-rate", default=10_000.0, show_default=True, help="Trades/s offered, keys timed.")
+@click.option("--slow-rate", default=1_000.0, show_default=True, help="Trades/s offered, CPU measured.")
+@click.option("--presses", default=60, show_default=True, type=click.IntRange(min=2), help="Keys to time.")
+@click.option("--launches", default=3, show_default=True, type=click.IntRange(min=1), help="Launches timed.")
+@click.option("--cpu-seconds", default=20.0, show_default=True, help="Length of each CPU window.")
+def bench_tui(fast_rate: float, slow_rate: float, presses: int, launches: int, cpu_seconds: float) -> None:
+    """The cockpit in tmux on a throwaway stack: first frame, key latency, CPU with trades flowing."""
+    from k2tui.tui.bench import TuiBenchRun, run_tui_bench
+    from k2tui.validate.bench.result import BenchError
+
+    run = TuiBenchRun(fast_rate, slow_rate, presses, launches, cpu_seconds)
+    try:
+        rows = run_tui_bench(run)
+    except BenchError as error:
+        raise click.ClickException(str(error)) from error
+    render_bench(rows, _loaded_bench_title("tui: k2tui tui in tmux (160x50), both streams on the simulator"))
+
+
 def _loaded_bench_title(subject: str) -> str:
     """The subject, the machine and its load now: the figures are only as quiet as the machine."""
     return (
@@ -1546,11 +1639,13 @@ def render_bench(rows: list[Any], title: str) -> None:
     for column, justify in (("case", "left"), ("measured", "right"), ("unit", "left"), ("target", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     table.add_column("")
+    def figure(value: float) -> str:
+        return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
+
     for row in rows:
-        target = "" if row.target is None else f"{'≥' if row.higher_is_better else '≤'} {row.target:,.0f}"
+        target = "" if row.target is None else f"{'≥' if row.higher_is_better else '≤'} {figure(row.target)}"
         verdict = {True: "[green]met[/]", False: "[red]missed[/]", None: row.note}[row.met]
-        value = f"{row.value:,.1f}" if abs(row.value) < 100 else f"{row.value:,.0f}"
-        table.add_row(row.case, value, row.unit, target, verdict)
+        table.add_row(row.case, figure(row.value), row.unit, target, verdict)
     console.print(table)
 
 

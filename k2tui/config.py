@@ -88,6 +88,15 @@ class StackSettings:
     ready_timeout: Annotated[float, Between(1, 600)] = field(
         default=30.0, metadata=_help("seconds `up` waits for a service to become ready")
     )
+    backend: Literal["local", "docker"] = field(
+        default="local",
+        metadata=_help("what runs the services: local processes, or Docker containers through Compose"),
+    )
+    compose_project: str = field(
+        default="k2",
+        metadata=_help("Compose project of the docker backend; only containers with its label are touched"),
+    )
+    grafana_port: ClientPort = field(default=13000, metadata=_help("port of Grafana (docker backend)"))
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,23 @@ class StreamSettings:
     )
     producer_buffer: Annotated[int, Between(10, 10_000_000)] = field(
         default=100_000, metadata=_help("trades held while Kafka or the registry is down")
+    )
+    source: Literal["auto", "live", "sim"] = field(
+        default="auto",
+        metadata=_help("where the stream services read: live, sim, or auto (live, else the simulator)"),
+    )
+    sim_rate: Annotated[float, Between(0.1, 10_000)] = field(
+        default=10.0, metadata=_help("trades/s per symbol of the simulator service")
+    )
+    autostart: bool = field(default=False, metadata=_help("`up` also starts the stream services"))
+    simulator_port: ClientPort = field(
+        default=19095, metadata=_help("port of the simulator service (both exchanges and /control)")
+    )
+    binance_status_port: ClientPort = field(
+        default=19096, metadata=_help("port of the Binance stream service's /metrics and /stats")
+    )
+    kraken_status_port: ClientPort = field(
+        default=19097, metadata=_help("port of the Kraken stream service's /metrics and /stats")
     )
 
 
@@ -210,6 +236,13 @@ class ValidateSettings:
 
 
 @dataclass(frozen=True)
+class TuiSettings:
+    theme: Literal["dark", "light"] = field(
+        default="dark", metadata=_help("the cockpit's theme at start (t toggles it)")
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path = field(
         default_factory=default_home, metadata=_help("state directory: ports, pids, logs and data")
@@ -225,6 +258,7 @@ class Settings:
     lake: LakeSettings = field(default_factory=LakeSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     validate: ValidateSettings = field(default_factory=ValidateSettings)
+    tui: TuiSettings = field(default_factory=TuiSettings)
 
 
 def env_var_for(key: str) -> str:

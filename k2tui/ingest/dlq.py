@@ -17,6 +17,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 import stat
@@ -356,6 +357,35 @@ def replay_lock(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def letter_facts(letter: DeadLetter, replays: Iterable[ReplayRecord] = ()) -> dict[str, str]:
+    """What `k2tui dlq show` and the cockpit's entry view list about an entry, name → value, the empty
+    ones left out: the error, where it came from, its times, its context and its replays."""
+    key = letter.key_bytes()
+    facts = {
+        "id": letter.id,
+        "source": letter.source,
+        "failed at": f"{letter.failed_at:%Y-%m-%d %H:%M:%S.%f} UTC",
+        "error type": letter.error_type,
+        "error": letter.reason,
+        "from": letter.position,
+        "key": None if key is None else key.decode(errors="backslashreplace"),
+        "Kafka time": None if letter.kafka_time is None else f"{letter.kafka_time:%Y-%m-%d %H:%M:%S.%f} UTC",
+        "trade time": None if letter.trade_time is None else f"{letter.trade_time:%Y-%m-%d %H:%M:%S.%f} UTC",
+        **{name: str(value) for name, value in letter.context.items()},
+        "replayed": "; ".join(
+            f"{r.replayed_at:%Y-%m-%d %H:%M:%S} UTC → {', '.join(map(str, r.landed))}" for r in replays
+        ),
+    }
+    return {name: value for name, value in facts.items() if value}
+
+
+def describe_decoded(letter: DeadLetter) -> str | None:
+    """The fields that decoded, as indented JSON; None when nothing decoded."""
+    if letter.decoded is None:
+        return None
+    return json.dumps(letter.decoded, indent=2, ensure_ascii=False)
 
 
 def describe_payload(raw: bytes) -> str:

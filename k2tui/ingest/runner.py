@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from k2tui.stack.layout import StackLayout
 
 EXCHANGES = ("binance", "kraken")
 SIMULATED = "SIMULATED"
+RECENT_TRADES = 50
+"""Trades a run keeps for whoever shows a trade tape (the stream service's /stats)."""
 
 
 class SourceUnreachableError(RuntimeError):
@@ -79,6 +82,7 @@ class StreamRun:
         self.producer = producer
         self.on_trades = on_trades
         self.trades = 0
+        self.recent: deque[TradeV2] = deque(maxlen=RECENT_TRADES)
         self._enough = asyncio.Event()
         self._max_trades: int | None = None
         self.clients = [
@@ -95,6 +99,7 @@ class StreamRun:
 
     def _sink(self, trades: Sequence[TradeV2]) -> None:
         self.trades += len(trades)
+        self.recent.extend(trades[-RECENT_TRADES:])
         if self.producer is not None:
             self.producer.submit(trades)
         if self.on_trades is not None:
@@ -210,14 +215,15 @@ async def stream_trades(
     max_trades: int | None = None,
     duration: float | None = None,
     sim_rate: float = 10.0,
+    simulator_url: str | None = None,
     on_trades: Callable[[Sequence[TradeV2]], None] | None = None,
     on_event: Callable[[str, str], None] | None = None,
     on_run: Callable[[StreamRun], None] | None = None,
 ) -> StreamReport:
-    """Run the planned streams (starting the simulator when any stream needs it) until done."""
+    """Run the planned streams until done; a SIMULATED stream reads the simulator at `simulator_url`, or
+    one started in this process when there is none."""
     async with contextlib.AsyncExitStack() as stack:
-        simulator_url = None
-        if SIMULATED in plan.sources.values():
+        if simulator_url is None and SIMULATED in plan.sources.values():
             simulator = await stack.enter_async_context(simulator_running(sim_rate))
             simulator_url = simulator.url
         protocols = [

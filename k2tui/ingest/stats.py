@@ -12,6 +12,8 @@ from k2tui.model.trade import TradeV2
 
 LATENCY_SAMPLES = 4096
 REASONS_KEPT = 50
+RATE_HISTORY_S = 30
+"""Seconds of per-second trade counts kept for a sparkline (the Streams pane)."""
 
 
 class StreamState(StrEnum):
@@ -24,9 +26,9 @@ class StreamState(StrEnum):
 
 
 class RateMeter:
-    """Events per second over the last 1 s and 10 s, from whole-second buckets."""
+    """Events per second over the last seconds (1 s, 10 s, each of the last 30), from whole-second buckets."""
 
-    def __init__(self, horizon: int = 10) -> None:
+    def __init__(self, horizon: int = RATE_HISTORY_S) -> None:
         self._buckets: deque[list[int]] = deque(maxlen=horizon + 1)
         self.horizon = horizon
 
@@ -42,6 +44,12 @@ class RateMeter:
         current = int(now)
         total = sum(c for s, c in self._buckets if current - seconds <= s < current)
         return total / seconds
+
+    def per_second(self, seconds: int, now: float) -> list[int]:
+        """The count of each of the last `seconds` complete seconds, oldest first (0 for a quiet one)."""
+        current = int(now)
+        counts = dict(self._buckets)
+        return [counts.get(second, 0) for second in range(current - seconds, current)]
 
 
 @dataclass
@@ -127,6 +135,7 @@ class StreamStats:
             missing_trades=self.missing_trades,
             rate_1s=self.rate_meter.rate(1, now),
             rate_10s=self.rate_meter.rate(10, now),
+            per_second=tuple(self.rate_meter.per_second(RATE_HISTORY_S, now)),
             latency_p50_ms=None if p50 is None else p50 / 1000,
             latency_p99_ms=None if p99 is None else p99 / 1000,
             connect_seconds=self.connect_seconds,
@@ -166,3 +175,5 @@ class StreamSnapshot:
     latency_p99_ms: float | None
     connect_seconds: float | None
     first_trade_seconds: float | None
+    per_second: tuple[int, ...] = ()
+    """Trades in each of the last RATE_HISTORY_S complete seconds, oldest first."""

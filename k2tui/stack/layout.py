@@ -139,7 +139,8 @@ class StackLayout:
 
 
 INTERNAL_BLOCK = BROKER_STORE_OFFSET + len(WEED_PORTS)
-# Offsets 2-9 of the block are unused by the services; a throwaway stack puts its client ports there.
+# Offsets 2-9 and 21-29 of the block are unused by the services; a throwaway stack puts its client
+# ports there.
 _THROWAWAY_CLIENT_PORTS = {
     "stack.kafka_port": 2,
     "stack.s3_port": 3,
@@ -148,6 +149,9 @@ _THROWAWAY_CLIENT_PORTS = {
     "stack.proxy_control_port": 6,
     "consumer.metrics_port": 7,
     "api.port": 8,
+    "streams.simulator_port": 9,
+    "streams.binance_status_port": 21,
+    "streams.kraken_status_port": 22,
 }
 
 

@@ -119,11 +119,18 @@ def bucket_delta(before: Scrape, after: Scrape, histogram: str) -> list[Sample]:
 class Prometheus:
     """PromQL instant queries through prometheus-api-client, off the event loop."""
 
-    def __init__(self, url: str, timeout_s: float = SCRAPE_TIMEOUT_S) -> None:
+    def __init__(self, url: str, timeout_s: float = SCRAPE_TIMEOUT_S, retries: int | None = None) -> None:
+        """`retries` None keeps the client's own retrying; a caller that asks again soon passes 0."""
         from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
 
         self.url = url
-        self._client = PrometheusConnect(url=url, disable_ssl=True, timeout=timeout_s)
+        self._client = PrometheusConnect(
+            url=url,
+            disable_ssl=True,
+            timeout=timeout_s,
+            retry=None if retries is None else Retry(total=retries),
+        )
 
     async def ready(self) -> bool:
         try:

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from k2tui.config import setting_label, settings_as_env
+from k2tui.config import Settings, setting_label, settings_as_env
 from k2tui.stack import binaries
 from k2tui.stack.layout import (
     BROKER_BUCKET,
@@ -45,6 +45,8 @@ class ServiceSpec:
     """Why it cannot run here (not installed), with how to fix that; the rest of the stack runs."""
     config_files: dict[Path, str] = field(default_factory=dict)
     """Files written before each start (generated configuration)."""
+    on_demand: bool = False
+    """`up` leaves it stopped: it runs when someone starts it (`k2tui restart`, a fault start, the TUI)."""
 
 
 def _weed(
@@ -242,8 +244,66 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
     if settings.consumer.service:
         specs.append(_consumer(layout))
     specs.append(_api(layout))
+    specs.append(_simulator(layout))
+    specs.extend(stream_service(layout, exchange) for exchange in STREAM_PORTS)
     specs.append(_prometheus(layout, specs))
     return specs
+
+
+STREAM_PORTS = {"binance": "streams.binance_status_port", "kraken": "streams.kraken_status_port"}
+"""Each exchange's stream service and the setting holding the port of its /metrics and /stats."""
+STREAM_SOURCES = ("auto", "live", "sim")
+
+
+def stream_status_port(settings: Settings, exchange: str) -> int:
+    streams = settings.streams
+    return {"binance": streams.binance_status_port, "kraken": streams.kraken_status_port}[exchange]
+
+
+def _simulator(layout: StackLayout) -> ServiceSpec:
+    """`k2tui simulate`: both exchanges' protocols for the stream services whose source is the simulator."""
+    streams = layout.settings.streams
+    port = streams.simulator_port
+    return ServiceSpec(
+        name="simulator",
+        role=f"exchange simulator, Binance and Kraken at {streams.sim_rate:g} trades/s per symbol",
+        command=[
+            *(sys.executable, "-m", "k2tui", "simulate"),
+            *("--port", str(port), "--rate", str(streams.sim_rate)),
+        ],
+        probe=http_ok(f"http://{HOST}:{port}/control"),
+        address=f"{HOST}:{port}",
+        ports=[PortClaim(port, setting_label("streams.simulator_port"))],
+        on_demand=not streams.autostart,
+    )
+
+
+def stream_service(layout: StackLayout, exchange: str, source: str | None = None) -> ServiceSpec:
+    """`k2tui stream` of one exchange into Kafka, serving /metrics and /stats; `source` (auto, live or
+    sim) defaults to the streams.source setting. Auto and sim read the simulator service when they need it."""
+    settings = layout.settings
+    source = source or settings.streams.source
+    if source not in STREAM_SOURCES:
+        raise ValueError(f"unknown stream source {source!r}; expected one of {', '.join(STREAM_SOURCES)}")
+    port = stream_status_port(settings, exchange)
+    simulator = (
+        [] if source == "live" else ["--simulator-url", f"ws://{HOST}:{settings.streams.simulator_port}"]
+    )
+    return ServiceSpec(
+        name=exchange,
+        role=f"{exchange.capitalize()} trades into Kafka (source {source})",
+        command=[
+            *(sys.executable, "-m", "k2tui", "stream", "--exchange", exchange),
+            *("--source", source, "--status-port", str(port), *simulator),
+        ],
+        probe=http_ok(f"http://{HOST}:{port}/stats"),
+        address=f"{HOST}:{port}",
+        ports=[PortClaim(port, setting_label(STREAM_PORTS[exchange]))],
+        env=settings_as_env(settings),
+        after=("broker", "registry") + (() if source == "live" else ("simulator",)),
+        metrics_target=f"{HOST}:{port}",
+        on_demand=not settings.streams.autostart,
+    )
 
 
 def _consumer(layout: StackLayout) -> ServiceSpec:

@@ -11,7 +11,7 @@ import contextlib
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +20,7 @@ import httpx
 import psutil
 
 from k2tui.config import Settings
+from k2tui.stack.events import StackEvent
 from k2tui.stack.layout import HOST, StackLayout
 from k2tui.stack.ports import port_is_free
 from k2tui.stack.probes import NotReady, wait_ready
@@ -94,9 +95,11 @@ def _quiet(service: str, message: str) -> None:
 class LocalStack:
     backend = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, specs: list[ServiceSpec] | None = None) -> None:
+        """`specs` narrows the stack to those services (the docker backend's processes on this host)."""
         self.layout = StackLayout(settings)
-        self.specs = {spec.name: spec for spec in local_services(self.layout)}
+        chosen = local_services(self.layout) if specs is None else specs
+        self.specs = {spec.name: spec for spec in chosen}
 
     # ---- queries -------------------------------------------------------------------------------
 
@@ -124,7 +127,8 @@ class LocalStack:
             return ServiceStatus(**base, **await self._probe_state(spec))
         entry = state.record(spec.name)
         if entry is None:
-            return ServiceStatus(**base, state=ServiceState.STOPPED, detail="not started")
+            detail = f"on demand: `k2tui restart {spec.name}` starts it" if spec.on_demand else "not started"
+            return ServiceStatus(**base, state=ServiceState.STOPPED, detail=detail)
         record = entry.process
         process = record.find()
         if process is None:
@@ -157,6 +161,12 @@ class LocalStack:
             return {"state": ServiceState.NOT_READY, "detail": str(error) or "probe timed out"}
         return {"state": ServiceState.READY}
 
+    def expected_down(self, status: ServiceStatus) -> bool:
+        """Whether `status` is no fault: a service not installed here, or one run on demand and stopped."""
+        spec = self.specs.get(status.name)
+        stopped_on_demand = spec is not None and spec.on_demand and status.state is ServiceState.STOPPED
+        return status.state is ServiceState.UNAVAILABLE or stopped_on_demand
+
     def _routes(self) -> dict[str, str] | None:
         """Mode of each proxy route, or None when the proxy does not answer."""
         try:
@@ -182,14 +192,33 @@ class LocalStack:
         except OSError:
             return []
 
+    def follow_log(self, name: str) -> Iterator[str]:
+        """What the service writes to its log from now on, as it comes; runs until the caller stops."""
+        with self.log_file(name).open("rb") as log:
+            log.seek(0, 2)
+            while True:
+                chunk = log.read()
+                if chunk:
+                    yield chunk.decode(errors="replace")
+                else:
+                    time.sleep(0.2)
+
+    def events(self, since: float) -> list[StackEvent]:
+        """Local processes have no engine to report on them: what happens to them shows in `status`."""
+        return []
+
     # ---- lifecycle -----------------------------------------------------------------------------
 
     def up(self, progress: Progress = _quiet) -> StartReport:
-        """Start every service not already running and wait until all are ready."""
+        """Start every service not already running (except those run on demand); wait until all are ready."""
         started = time.monotonic()
         with locked_state(self.layout.state_file) as state:
             running = [n for n, s in self.specs.items() if s.command and self._alive(state, n)]
-            wanted = [s for s in self.specs.values() if s.name not in running and not s.unavailable]
+            wanted = [
+                s
+                for s in self.specs.values()
+                if s.name not in running and not s.unavailable and not s.on_demand
+            ]
             self._check_ports([s for s in wanted if s.command])
             ready = asyncio.run(self._start_all(wanted, state, progress))
         return StartReport(ready, running, time.monotonic() - started)
@@ -295,14 +324,29 @@ class LocalStack:
             remaining = [n for n in remaining if n not in waves[-1]]
         return waves
 
-    def restart(self, name: str, progress: Progress = _quiet) -> None:
+    def restart(self, name: str, progress: Progress = _quiet, *, spec: ServiceSpec | None = None) -> None:
+        """Stop `name` and start it again; with `spec`, start that command instead (kept for later starts)."""
+        self._process_spec(name)
+        if spec is not None:
+            self.specs[name] = spec
         spec = self._process_spec(name)
         with locked_state(self.layout.state_file) as state:
             entry = state.record(name)
             if entry is not None:
                 terminate(entry.process)
             self._check_ports([spec])
-            asyncio.run(self._start_one(spec, state, progress))
+            asyncio.run(self._start_with_dependencies(spec, state, progress))
+
+    async def _start_with_dependencies(
+        self, spec: ServiceSpec, state: StackState, progress: Progress
+    ) -> None:
+        """Start `spec`, first starting what it runs after that is only started on demand (the simulator)."""
+        for dependency in spec.after:
+            needed = self.specs[dependency]
+            if needed.on_demand and not self._alive(state, dependency):
+                self._check_ports([needed])
+                await self._start_one(needed, state, progress)
+        await self._start_one(spec, state, progress)
 
     def _process_spec(self, name: str) -> ServiceSpec:
         spec = self.spec(name)
@@ -357,7 +401,7 @@ class LocalStack:
         with locked_state(self.layout.state_file) as state:
             if not self._alive(state, spec.name):
                 self._check_ports([spec])
-                asyncio.run(self._start_one(spec, state, progress))
+                asyncio.run(self._start_with_dependencies(spec, state, progress))
 
     def _heal(self, spec: ServiceSpec, progress: Progress) -> str:
         done = []

@@ -3,29 +3,41 @@ the panes are redrawn at most ten times a second whatever the sources do."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from k2tui.tui.actions import Actions, LiveActions
+from k2tui.tui.checklist_book import ChecklistsSnapshot
+from k2tui.tui.commands import THEMES, binding_commands
 from k2tui.tui.data import (
     ConsumerSnapshot,
     DlqSnapshot,
     IcebergSnapshot,
     KafkaSnapshot,
     LagTrends,
+    LiveSources,
     ServicesSnapshot,
     Sources,
 )
+from k2tui.tui.operator import OperatorKeys
+from k2tui.tui.screens.checklist_walk import ChecklistChooser, ChecklistScreen
+from k2tui.tui.screens.dlq_entry import DlqEntryScreen
 from k2tui.tui.screens.help import HelpScreen
 from k2tui.tui.screens.main import MainScreen
+from k2tui.tui.stream_feed import StreamsSnapshot
+from k2tui.tui.stream_keys import StreamKeys
+from k2tui.tui.tour import TourKeys
+from k2tui.tui.widgets.checklists import ChecklistsPane
 from k2tui.tui.widgets.consumer import ConsumerPane
 from k2tui.tui.widgets.dlq import DlqPane
 from k2tui.tui.widgets.event_log import EventLog
@@ -51,19 +63,47 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class CockpitApp(App[None]):
+class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
     TITLE = "k2tui"
     SUB_TITLE = "K2 market-data cockpit"
     CSS_PATH = Path(__file__).parent / "styles" / "k2tui.tcss"
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("c", "checklists", "Checklists"),
+        Binding("d", "focus_dlq", "DLQ entries"),
+        Binding("t", "toggle_theme", "Light/dark"),
+        Binding("s", "toggle_consumer", "Consumer on/off"),
+        Binding("f", "faults", "Faults"),
+        Binding("h", "heal", "Heal"),
+        Binding("v", "validations", "Validate"),
+        Binding("r", "last_results", "Results"),
+        Binding("b", "toggle_stream('binance')", "Binance start/stop"),
+        Binding("k", "toggle_stream('kraken')", "Kraken start/stop"),
+        Binding("l", "switch_streams", "Streams live/simulator"),
+        Binding("T", "tour", "Fault-recovery tour", key_display="T"),
     ]
 
     def __init__(
-        self, sources: Sources, *, clock: Callable[[], datetime] = _utc_now, refresh_s: float = REFRESH_S
+        self,
+        sources: Sources,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        refresh_s: float = REFRESH_S,
+        theme: str = "dark",
+        actions: Actions | None = None,
+        tour: bool = False,
     ) -> None:
+        """`actions` defaults to acting on the stack of `sources`, which must then be LiveSources."""
         super().__init__()
+        self.start_tour = tour
+        if actions is None:
+            if not isinstance(sources, LiveSources):
+                raise TypeError("CockpitApp needs `actions` unless its sources are LiveSources")
+            actions = LiveActions(sources.stack)
+        self.setup_operator(actions)
+        self.setup_streams(sources.switchboard)
+        self.theme = THEMES[theme]
         self.sources = sources
         self.refresh_s = refresh_s
         self.fetchers: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -72,6 +112,8 @@ class CockpitApp(App[None]):
             "iceberg": sources.iceberg,
             "consumer": sources.consumer,
             "dlq": sources.dlq,
+            "checklists": sources.checklists,
+            "streams": sources.streams,
         }
         self.trends = LagTrends()
         self.pending: dict[str, Any] = {}
@@ -86,6 +128,8 @@ class CockpitApp(App[None]):
         self.refresh_sources()
         self.set_interval(self.refresh_s, self.refresh_sources)
         self.set_interval(REDRAW_S, self.redraw)
+        if self.start_tour:
+            self.action_tour()
 
     def refresh_sources(self) -> None:
         """Start a fetch per source, unless that source's last fetch is still under way."""
@@ -134,6 +178,10 @@ class CockpitApp(App[None]):
                 screen.query_one(ConsumerPane).render_snapshot(snapshot)
             case DlqSnapshot():
                 screen.query_one(DlqPane).render_snapshot(snapshot)
+            case ChecklistsSnapshot():
+                screen.query_one(ChecklistsPane).render_snapshot(snapshot)
+            case StreamsSnapshot():
+                self.show_streams(snapshot)
         if name in self.failing:
             self.log_event(f"{name}: back after {self.failing.pop(name)}", "green")
         elif name not in self.seen:
@@ -152,3 +200,34 @@ class CockpitApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+
+    def action_checklists(self) -> None:
+        if self.screen is not self.main:  # the walk starts from the main screen, not over another
+            return
+        checklists = {c.name: c for c in self.sources.book.checklists()}
+
+        def walk(name: str | None) -> None:
+            if name is not None:
+                self.push_screen(ChecklistScreen(self.sources.book, checklists[name]))
+
+        self.push_screen(ChecklistChooser(list(checklists.values())), walk)
+
+    def action_focus_dlq(self) -> None:
+        if self.screen is self.main:
+            self.main.query_one(DlqPane).focus()
+
+    @on(DlqPane.Opened)
+    def open_dead_letter(self, message: DlqPane.Opened) -> None:
+        self.push_screen(DlqEntryScreen(self.sources.desk, message.letter_id))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = THEMES["light" if self.theme == THEMES["dark"] else "dark"]
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own commands, then every key active where the palette was opened (so a key added to
+        any BINDINGS shows up here too), then the theme switch."""
+        textual_own = list(super().get_system_commands(screen))
+        yield from textual_own
+        yield from binding_commands(self, screen, (command.title for command in textual_own))
+        other = "light" if self.theme == THEMES["dark"] else "dark"
+        yield SystemCommand(f"Switch to {other} theme", "key t", self.action_toggle_theme)

@@ -13,14 +13,19 @@ from typing import Protocol
 
 from aiokafka import TopicPartition
 
-from k2tui.ingest.dlq import collect_dead_letters, dlq_dir
+from k2tui.ingest.dlq import DeadLetter, dlq_dir
 from k2tui.ingest.producer import TOPICS
 from k2tui.lake.query import QueryEngine, SnapshotInfo
-from k2tui.stack.metrics import histogram_quantile, scrape
-from k2tui.stack.supervisor import LocalStack, ServiceStatus
+from k2tui.stack.backend import Stack
+from k2tui.stack.events import StackEvent
+from k2tui.stack.metrics import Prometheus
+from k2tui.stack.supervisor import ServiceStatus
+from k2tui.tui.checklist_book import ChecklistBook, ChecklistsSnapshot, LiveChecklistBook, tally
+from k2tui.tui.consumer_metrics import ConsumerMetricsReader, ConsumerSnapshot
+from k2tui.tui.dead_letters import DeadLetterDesk, DlqReader, LiveDeadLetterDesk
+from k2tui.tui.stream_feed import LiveStreamSwitchboard, StreamsSnapshot, StreamSwitchboard, read_streams
 from k2tui.validate.stages import group_offsets, log_ends
 
-BREAKER_STATES = {0: "closed", 1: "open", 2: "half-open"}
 LATEST_SNAPSHOTS = 5
 TREND_POINTS = 5
 
@@ -66,21 +71,12 @@ class IcebergSnapshot:
 
 
 @dataclass(frozen=True)
-class ConsumerSnapshot:
-    url: str
-    consumed: float | None
-    written: float | None
-    commit_p99_s: float | None
-    breakers: dict[str, str]
-    dlq_count: float | None
-    sequence_gaps: float | None
-
-
-@dataclass(frozen=True)
 class DlqSnapshot:
     directory: str
     by_reason: list[tuple[str, int]]
     """(reason, count), most frequent first."""
+    letters: tuple[DeadLetter, ...] = ()
+    """The entries themselves, oldest first (empty when only the counts are known)."""
 
     @property
     def total(self) -> int:
@@ -95,19 +91,45 @@ class Sources(Protocol):
     async def iceberg(self) -> IcebergSnapshot: ...
     async def consumer(self) -> ConsumerSnapshot: ...
     async def dlq(self) -> DlqSnapshot: ...
+    async def checklists(self) -> ChecklistsSnapshot: ...
+    async def streams(self) -> StreamsSnapshot: ...
+
+    book: ChecklistBook
+    """The checklists walked from the cockpit."""
+    desk: DeadLetterDesk
+    """The DLQ entries opened and replayed from the cockpit."""
+    switchboard: StreamSwitchboard
+    """The stream services started, stopped and switched from the cockpit."""
 
 
 class LiveSources:
     """The stack of the given settings, read through the same functions `k2tui status`, `validate` and
     `dlq` use; blocking calls go to a thread so the app's event loop never waits on them."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.settings = stack.layout.settings
         self.engine = QueryEngine(stack.layout, refresh_seconds=0.5)
+        self.dlq_reader = DlqReader(dlq_dir(self.settings))
+        self.book = LiveChecklistBook(self.settings)
+        self.switchboard = LiveStreamSwitchboard(stack)
+        self.desk = LiveDeadLetterDesk(
+            self.dlq_reader,
+            bootstrap=stack.layout.endpoints.kafka_bootstrap,
+            registry_url=stack.layout.endpoints.registry_url,
+            partitions=self.settings.streams.partitions,
+        )
+        self.consumer_metrics = ConsumerMetricsReader(
+            f"http://127.0.0.1:{self.settings.consumer.metrics_port}/metrics",
+            Prometheus(stack.layout.endpoints.prometheus_url, retries=0),
+        )
 
     async def services(self) -> ServicesSnapshot:
         return ServicesSnapshot(self.stack.backend, await asyncio.to_thread(self.stack.status))
+
+    async def stack_events(self, since: float) -> list[StackEvent]:
+        """What the engine reported after `since` (container events; none for local processes)."""
+        return await asyncio.to_thread(self.stack.events, since)
 
     async def kafka(self) -> KafkaSnapshot:
         bootstrap = self.stack.layout.endpoints.kafka_bootstrap
@@ -120,26 +142,18 @@ class LiveSources:
         return iceberg_summary(await asyncio.to_thread(self.engine.snapshots))
 
     async def consumer(self) -> ConsumerSnapshot:
-        url = f"http://127.0.0.1:{self.settings.consumer.metrics_port}/metrics"
-        page = await scrape(url)
-        return ConsumerSnapshot(
-            url=url,
-            consumed=page.total("k2_messages_consumed_total"),
-            written=page.total("k2_messages_written_total"),
-            commit_p99_s=histogram_quantile(0.99, page.values("k2_iceberg_write_duration_seconds_bucket")),
-            breakers={
-                s.labels.get("dependency", "?"): BREAKER_STATES.get(int(s.value), str(s.value))
-                for s in page.values("k2_circuit_breaker_state")
-            },
-            dlq_count=page.total("k2_dlq_messages_total"),
-            sequence_gaps=page.total("k2_sequence_gaps_total"),
-        )
+        return await self.consumer_metrics.read()
 
     async def dlq(self) -> DlqSnapshot:
-        directory = dlq_dir(self.settings)
-        letters = await asyncio.to_thread(collect_dead_letters, directory)
+        letters = await asyncio.to_thread(self.dlq_reader.letters)
         counts = Counter(letter.reason for letter in letters)
-        return DlqSnapshot(str(directory), counts.most_common())
+        return DlqSnapshot(str(self.dlq_reader.directory), counts.most_common(), tuple(letters))
+
+    async def checklists(self) -> ChecklistsSnapshot:
+        return tally(await self.book.progress(), self.book.checklists())
+
+    async def streams(self) -> StreamsSnapshot:
+        return await read_streams(self.settings)
 
 
 def kafka_lags(ends: dict[TopicPartition, int], committed: dict[TopicPartition, int]) -> list[PartitionLag]:

@@ -62,6 +62,7 @@ from k2tui.validate.consumer_checks import (
 )
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.procedure import Procedure, Step, StepContext
+from k2tui.validate.quiet import QuietStreams
 
 REQUIRED_SERVICES = ("broker", "registry", "object-store", "catalog")
 SERVICE = "consumer"
@@ -121,6 +122,7 @@ class ConsumerValidation:
         self.batch_size = options.batch_size or env.settings.consumer.batch_size
         self.trades: list[TradeV2] = []
         self.stopped_service = ""
+        self.quiet = QuietStreams(env, "consumer")
         self.baseline: LakeState | None = None
         self.dlq_before = DlqState(frozenset(), frozenset())
         self.run: _Consumption | None = None
@@ -145,7 +147,7 @@ class ConsumerValidation:
                 Step("query", "Query validation", self._query, Stage.QUERY),
                 Step("metrics", "Performance metrics", self._metrics, Stage.METRICS),
                 Step("dlq", "Dead-letter queue", self._dlq, Stage.DLQ),
-                Step("restore", "Restore the consumer service", self._restore, Stage.STACK, always=True),
+                Step("restore", "Restore the services", self._restore, Stage.STACK, always=True),
             ),
         )
 
@@ -159,8 +161,8 @@ class ConsumerValidation:
         ]
 
     async def _clean_state(self, context: StepContext) -> list[CheckResult]:
-        results = [await self._stop_service()]
-        if results[0].status is CheckStatus.FAIL:  # two members would split the partitions between them
+        results = [await self._stop_service(), await self.quiet.stop()]
+        if any(r.status is CheckStatus.FAIL for r in results):  # not the run's messages alone in the group
             return results
         context.progress("writing the group's backlog")
         consumer = self._consumer(max_messages=None)
@@ -360,6 +362,9 @@ class ConsumerValidation:
         return [judge_dlq(letters, unreadable)]
 
     async def _restore(self, context: StepContext) -> list[CheckResult]:
+        return [*await self._restore_service(context), await self.quiet.restore()]
+
+    async def _restore_service(self, context: StepContext) -> list[CheckResult]:
         if self._server is not None:
             await asyncio.to_thread(self._server.shutdown)  # waits out its poll interval
             self._server.server_close()

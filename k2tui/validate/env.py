@@ -14,19 +14,21 @@ from pathlib import Path
 from k2tui.config import Settings
 from k2tui.ingest.dlq import dlq_dir
 from k2tui.ingest.producer import TOPICS
+from k2tui.stack.backend import Stack, open_stack
 from k2tui.stack.layout import Endpoints, StackLayout
-from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState, ServiceStatus
+from k2tui.stack.supervisor import FaultAction, ServiceState, ServiceStatus
 from k2tui.validate.check import CheckResult, CheckStatus, Stage
 
 
 @dataclass
 class ValidationEnv:
     settings: Settings
-    stack: LocalStack
+    stack: Stack
 
     @classmethod
     def local(cls, settings: Settings) -> ValidationEnv:
-        return cls(settings, LocalStack(settings))
+        """On the stack the settings choose (stack.backend): local processes or the compose project."""
+        return cls(settings, open_stack(settings))
 
     @property
     def layout(self) -> StackLayout:

@@ -58,6 +58,12 @@ class Fault:
     """A second producer starts once the fault is on: it has no schema cached and must wait it out."""
     judge_injection: Callable[[ValidationEnv, float], Awaitable[list[CheckResult]]] | None = None
     """Checks of the injection itself (how a graceful stop went), given the seconds it took."""
+    effect: str = ""
+    """What injecting it does, in a sentence a person confirms before it happens (the cockpit's menu)."""
+    active: str = ""
+    """What is wrong while it lasts, in a few words (the cockpit's banner: "registry stopped")."""
+    instant: bool = False
+    """Over as soon as it is injected: the heal follows at once, and recovery is watched from there."""
 
 
 async def _act(env: ValidationEnv, service: str, action: FaultAction, **options: object) -> str:
@@ -70,7 +76,7 @@ async def _restart_broker(env: ValidationEnv) -> str:
     return f"broker restarted (SIGTERM, then started and ready in {time.monotonic() - began:.1f} s)"
 
 
-async def _nothing(env: ValidationEnv) -> str:
+async def nothing_to_heal(env: ValidationEnv) -> str:
     return "nothing to heal"
 
 
@@ -131,7 +137,15 @@ def judge_graceful_stop(
 FAULTS: dict[str, Fault] = {
     fault.id: fault
     for fault in (
-        Fault("broker_restart", "Broker restart", _restart_broker, _nothing),
+        Fault(
+            "broker_restart",
+            "Broker restart",
+            _restart_broker,
+            nothing_to_heal,
+            effect="The broker gets SIGTERM and is started again; producers and the consumer reconnect.",
+            active="broker restarting",
+            instant=True,
+        ),
         Fault(
             "registry_unavailable",
             "Schema Registry unavailable",
@@ -140,6 +154,9 @@ FAULTS: dict[str, Fault] = {
             holds_writes=True,
             opens_breaker="registry",
             fresh_producer=True,
+            effect="The Schema Registry is stopped and the consumer restarted with no schema cached: "
+            "nothing can be decoded or written until the registry is back.",
+            active="registry stopped",
         ),
         Fault(
             "object_store",
@@ -148,18 +165,28 @@ FAULTS: dict[str, Fault] = {
             lambda env: _act(env, "object-store", FaultAction.HEAL),
             holds_writes=True,
             opens_breaker="lake",
+            effect="Every connection to the object store is reset by the proxy: the consumer cannot "
+            "write to the lake, and its lake breaker opens.",
+            active="object store failing",
         ),
         Fault(
             "consumer_crash",
             "Consumer crash (SIGKILL) and restart",
             lambda env: _act(env, "consumer", FaultAction.KILL),
             lambda env: _act(env, "consumer", FaultAction.START),
+            effect="The consumer gets SIGKILL mid-batch and is started again: it must resume from the "
+            "offsets the lake recorded, losing and doubling nothing.",
+            active="consumer killed",
+            instant=True,
         ),
         Fault(
             "network_partition",
             "Network partition between the pipeline and the broker",
             lambda env: _act(env, "broker", FaultAction.PARTITION, mode=Mode.BLACKHOLE),
             lambda env: _act(env, "broker", FaultAction.HEAL),
+            effect="The proxy swallows all traffic between the pipeline and the broker (a blackhole): "
+            "the consumer and the producers wait for it.",
+            active="consumer↔broker partitioned",
         ),
         Fault(
             "graceful_shutdown",

@@ -62,6 +62,7 @@ from k2tui.validate.consistency import consistency_checks
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.faults import judge_ingest
 from k2tui.validate.procedure import Procedure, Step, StepContext
+from k2tui.validate.quiet import QuietStreams
 from k2tui.validate.stages import (
     ApiError,
     KafkaMessage,
@@ -149,6 +150,7 @@ class _State:
 
 def pipeline_procedure(env: ValidationEnv, options: PipelineOptions) -> Procedure:
     state = _State()
+    quiet = QuietStreams(env, PREFIX)
 
     async def services(context: StepContext) -> list[CheckResult]:
         names = (*SERVICES, *(("consumer",) if env.service_configured("consumer") else ()))
@@ -156,7 +158,7 @@ def pipeline_procedure(env: ValidationEnv, options: PipelineOptions) -> Procedur
 
     async def initialise(context: StepContext) -> list[CheckResult]:
         context.progress("registering the v2 schema", 0.1)
-        return [await _register(env), await _topics(env), await _table(env, state)]
+        return [await _register(env), await _topics(env), await _table(env, state), await quiet.stop()]
 
     async def stream(context: StepContext) -> list[CheckResult]:
         state.gaps_before = await _consumer_gaps(env)
@@ -234,6 +236,9 @@ def pipeline_procedure(env: ValidationEnv, options: PipelineOptions) -> Procedur
     async def finish(context: StepContext) -> list[CheckResult]:
         return await _stop_consumer(state)
 
+    async def restore_streams(context: StepContext) -> list[CheckResult]:
+        return [await quiet.restore()]
+
     steps = [
         Step("services", "Services running", services, Stage.STACK, required=True),
         Step("initialise", "Schemas, topics and table", initialise, Stage.STACK, required=True),
@@ -249,6 +254,7 @@ def pipeline_procedure(env: ValidationEnv, options: PipelineOptions) -> Procedur
     ]
     if not env.service_configured("consumer"):
         steps.append(Step("finish", "Stop the in-process consumer", finish, Stage.CONSUMER, always=True))
+    steps.append(Step("restore", "Restore the stream services", restore_streams, Stage.STACK, always=True))
     return Procedure(PREFIX, "Complete pipeline: stream → Kafka → Iceberg → API", tuple(steps))
 
 

@@ -30,7 +30,9 @@ def test_down_leaves_no_process_behind_and_purge_deletes_data(tmp_path: Path) ->
 
     stopped = stack.down(purge=True)
 
-    assert set(stopped) == {n for n, s in stack.specs.items() if s.command and not s.unavailable}
+    assert set(stopped) == {
+        n for n, s in stack.specs.items() if s.command and not s.unavailable and not s.on_demand
+    }
     assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
     assert _processes_under(stack.layout.home) == []
     assert not stack.layout.data_dir.exists()

@@ -14,7 +14,7 @@ from tests.tui.screen_text import pane_text
 
 async def test_the_cockpit_shows_the_running_stack(stack: LocalStack) -> None:
     statuses = await asyncio.to_thread(stack.status)
-    expected = [s.name for s in statuses if s.state != ServiceState.UNAVAILABLE]
+    expected = [s.name for s in statuses if s.state == ServiceState.READY]
     app = CockpitApp(LiveSources(stack))
     async with app.run_test(size=(160, 50)) as pilot:
 
@@ -27,5 +27,11 @@ async def test_the_cockpit_shows_the_running_stack(stack: LocalStack) -> None:
         iceberg = pane_text(app, "iceberg")
         assert "market_data.trades_v2" in iceberg and "unavailable" not in iceberg
         assert "backend: local" in pane_text(app, "services")
+        # Prometheus, when installed, is where the consumer's rates come from; else its /metrics page.
+        source = "from Prometheus" if "prometheus" in expected else "/metrics, rates over"
+        await until(lambda: source in pane_text(app, "consumer"), 30, f"the Consumer pane reading {source}")
+        consumer = pane_text(app, "consumer")
+        assert re.search(r"consumed / written\s+[\d,]+ / [\d,]+", consumer), consumer
+        assert re.search(r"breaker lake\s+closed", consumer), consumer
         await pilot.press("q")
     assert app.return_code == 0

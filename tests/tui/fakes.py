@@ -11,6 +11,7 @@ from k2tui.lake.query import SnapshotInfo
 from k2tui.lake.values import UtcTimestamp
 from k2tui.stack.supervisor import ServiceState, ServiceStatus
 from k2tui.tui.app import CockpitApp
+from k2tui.tui.checklist_book import ChecklistsSnapshot
 from k2tui.tui.data import (
     ConsumerSnapshot,
     DlqSnapshot,
@@ -20,6 +21,10 @@ from k2tui.tui.data import (
     ServicesSnapshot,
     iceberg_summary,
 )
+from k2tui.tui.stream_feed import StreamsSnapshot
+from tests.tui.fake_actions import FakeActions
+from tests.tui.fake_desks import LETTERS, FakeBook, FakeDesk
+from tests.tui.fake_streams import FakeSwitchboard, streams_snapshot
 
 NOW = datetime(2026, 1, 13, 15, 30, 45, tzinfo=UTC)
 BINANCE = "market.crypto.trades.binance"
@@ -50,6 +55,9 @@ class FakeSources:
     failing: dict[str, Exception] = field(default_factory=dict)
     lags: list[int] = field(default_factory=lambda: [900, 600, 300])
     kafka_calls: int = 0
+    book: FakeBook = field(default_factory=FakeBook)
+    desk: FakeDesk = field(default_factory=FakeDesk)
+    switchboard: FakeSwitchboard = field(default_factory=FakeSwitchboard)
 
     def _fail(self, name: str) -> None:
         if name in self.failing:
@@ -84,22 +92,46 @@ class FakeSources:
     async def consumer(self) -> ConsumerSnapshot:
         self._fail("consumer")
         return ConsumerSnapshot(
-            url="http://127.0.0.1:19094/metrics",
+            source="Prometheus http://127.0.0.1:19090",
+            window="last 1m",
             consumed=16_321,
             written=15_500,
+            throughput=412.5,
+            mean_batch=487.2,
             commit_p99_s=0.0875,
             breakers={"lake": "closed", "registry": "open"},
             dlq_count=4,
-            sequence_gaps=2,
+            gaps_by_symbol={"binance/BTCUSDT": 2, "kraken/ETHUSD": 1},
         )
 
     async def dlq(self) -> DlqSnapshot:
         self._fail("dlq")
-        return DlqSnapshot("/tmp/dlq", [("schema mismatch: missing field price", 3), ("not Avro", 1)])
+        return DlqSnapshot(
+            "/tmp/dlq", [("schema mismatch: missing field price", 3), ("not Avro", 1)], LETTERS
+        )
+
+    async def checklists(self) -> ChecklistsSnapshot:
+        self._fail("checklists")
+        return self.book.snapshot()
+
+    async def streams(self) -> StreamsSnapshot:
+        self._fail("streams")
+        return streams_snapshot()
 
 
-def fake_app(sources: FakeSources | None = None, refresh_s: float = 0.05) -> CockpitApp:
-    return CockpitApp(sources or FakeSources(), clock=fixed_clock, refresh_s=refresh_s)
+def fake_app(
+    sources: FakeSources | None = None,
+    refresh_s: float = 0.05,
+    actions: FakeActions | None = None,
+    theme: str = "dark",
+) -> CockpitApp:
+    return CockpitApp(
+        sources or FakeSources(),
+        clock=fixed_clock,
+        refresh_s=refresh_s,
+        actions=actions or FakeActions(),
+        theme=theme,
+    )
 
 
 async def settled_frame(pilot: Pilot[None]) -> None:
@@ -114,6 +146,6 @@ async def settled_frame(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
-def still_app() -> CockpitApp:
+def still_app(theme: str = "dark") -> CockpitApp:
     """The fakes with no refresh tick of their own, for pictures that must not move."""
-    return fake_app(refresh_s=3600)
+    return fake_app(refresh_s=3600, theme=theme)

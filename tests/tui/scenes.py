@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from textual.pilot import Pilot
 
 from k2tui.tui.app import CockpitApp
+from tests.tui import operator_scenes, walk_scenes
 from tests.tui.fakes import settled_frame, still_app
 
 
@@ -27,4 +28,10 @@ class Scene:
 SCENES: list[Scene] = [
     Scene("main-120x40", (120, 40)),
     Scene("main-80x24", (80, 24)),
+    Scene("fault-banner", (120, 40), operator_scenes.fault_banner),
+    Scene("validation-running", (120, 40), operator_scenes.validation_running),
+    Scene("validation-results", (120, 40), operator_scenes.validation_results),
+    Scene("checklist", (120, 40), walk_scenes.checklist),
+    Scene("dlq-entry", (120, 40), walk_scenes.dlq_entry),
+    Scene("main-light-120x40", (120, 40), walk_scenes.scrolled_to_the_end, walk_scenes.light_app),
 ]

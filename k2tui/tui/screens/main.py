@@ -11,12 +11,15 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from k2tui.tui.widgets.checklists import ChecklistsPane
 from k2tui.tui.widgets.consumer import ConsumerPane
 from k2tui.tui.widgets.dlq import DlqPane
 from k2tui.tui.widgets.event_log import EventLog
+from k2tui.tui.widgets.fault_banner import FaultBanner
 from k2tui.tui.widgets.iceberg import IcebergPane
 from k2tui.tui.widgets.kafka import KafkaPane
 from k2tui.tui.widgets.services import ServicesPane
+from k2tui.tui.widgets.streams import StreamsPane
 
 COMPACT_BELOW = 110
 """Narrower than this many columns, the panes go in one scrolling column."""
@@ -29,12 +32,15 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield FaultBanner()
         with VerticalScroll(id="panes"):
             yield ServicesPane()
+            yield StreamsPane()
             yield KafkaPane()
             yield IcebergPane()
             yield ConsumerPane()
             yield DlqPane()
+            yield ChecklistsPane()
             yield EventLog(self.clock)
         yield Footer()
 

@@ -1,0 +1,172 @@
+"""A real Docker Engine API for the docker backend's tests: `podman system service` on a private socket.
+
+No Docker engine runs on these machines and nothing can be pulled, so the tests serve the Docker API
+with Podman (runc, default ulimits: the two settings DESIGN.md names) and build their images locally
+from static binaries the project already installs. Podman runs health checks only from systemd
+timers, which a container has none of, so a thread here runs `podman healthcheck run` each second,
+as the Docker engine would. When the engine cannot start, `start_engine` says why, for a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from k2tui.stack import binaries
+
+CONTAINERS_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=20000:20000"]
+
+[engine]
+runtime = "runc"
+"""
+TOOLS_IMAGE = "localhost/k2test/tools:latest"
+"""FROM scratch: the static tansu broker and SeaweedFS binaries, nothing else."""
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run here; the message says why (the tests skip with it)."""
+
+
+@dataclass
+class PodmanEngine:
+    directory: Path
+    process: subprocess.Popen[bytes]
+    env: dict[str, str]
+    """CONTAINERS_CONF and DOCKER_HOST: what the SDK, compose and podman itself are run with."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def docker_host(self) -> str:
+        return self.env["DOCKER_HOST"]
+
+    def client(self) -> Any:
+        """A docker SDK client on this engine."""
+        import docker
+
+        return docker.DockerClient(base_url=self.docker_host)
+
+    def podman(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["podman", *args], env={**os.environ, **self.env}, capture_output=True, text=True, timeout=timeout
+        )
+
+    def run_health_checks(self) -> None:
+        """Each second, every running container with a health check runs it (Docker's engine does this)."""
+
+        def loop() -> None:
+            while not self._stop.wait(1.0):
+                listed = self.podman(
+                    "ps",
+                    "--filter",
+                    "health=starting",
+                    "--filter",
+                    "health=healthy",
+                    "--filter",
+                    "health=unhealthy",
+                    "--format",
+                    "{{.ID}}",
+                    timeout=20,
+                )
+                for container in listed.stdout.split():
+                    self.podman("healthcheck", "run", container, timeout=20)
+
+        threading.Thread(target=loop, name="podman-healthchecks", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_engine(directory: Path) -> PodmanEngine:
+    """Podman serving the Docker API at `directory`/podman.sock; EngineUnavailable with the reason."""
+    if shutil.which("podman") is None:
+        raise EngineUnavailable("podman is not installed (Debian: apt-get install podman runc)")
+    if shutil.which("runc") is None:
+        raise EngineUnavailable("runc is not installed (Debian: apt-get install runc)")
+    conf = directory / "containers.conf"
+    conf.write_text(CONTAINERS_CONF)
+    socket = directory / "podman.sock"
+    env = {"CONTAINERS_CONF": str(conf), "DOCKER_HOST": f"unix://{socket}"}
+    log = (directory / "podman-service.log").open("wb")
+    process = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    engine = PodmanEngine(directory, process, env)
+    deadline = time.monotonic() + 20
+    while True:
+        if process.poll() is not None:
+            said = (directory / "podman-service.log").read_text(errors="replace").strip()[-400:]
+            raise EngineUnavailable(f"podman system service exited with {process.returncode}: {said}")
+        with contextlib.suppress(Exception):
+            if engine.client().ping():
+                break
+        if time.monotonic() > deadline:
+            engine.stop()
+            raise EngineUnavailable("podman system service did not answer /_ping within 20 s")
+        time.sleep(0.1)
+    return engine
+
+
+def build_tools_image(engine: PodmanEngine, directory: Path) -> str:
+    """The tests' image, FROM scratch with the static broker and object-store binaries."""
+    context = directory / "tools-image"
+    context.mkdir(exist_ok=True)
+    shutil.copy(binaries.tansu(), context / "tansu")
+    shutil.copy(binaries.weed(), context / "weed")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY tansu weed /\n")
+    engine.client().images.build(path=str(context), tag=TOOLS_IMAGE, rm=True)
+    return TOOLS_IMAGE
+
+
+def two_service_compose(image: str) -> str:
+    """A two-service project on the tools image: a Kafka-protocol broker keeping its log in an S3 store.
+
+    The broker is published at the stack's Kafka port and checked by its own health check, as the
+    upstream compose file's broker is; the store has no health check (running counts as ready).
+    """
+    return f"""services:
+  broker-store:
+    image: {image}
+    entrypoint: ["/weed", "mini", "-dir=/data", "-ip=broker-store", "-ip.bind=0.0.0.0",
+                 "-master.telemetry=false", "-admin.ui=false", "-bucket=tansu",
+                 "-s3.port.iceberg=0", "-s3.port.lance=0"]
+    tmpfs: [/tmp]
+    stop_grace_period: 2s
+    environment:
+      AWS_ACCESS_KEY_ID: k2test
+      AWS_SECRET_ACCESS_KEY: k2test-secret
+  broker:
+    image: {image}
+    entrypoint: ["/tansu", "broker", "--listener-url=tcp://0.0.0.0:9092",
+                 "--advertised-listener-url=tcp://127.0.0.1:${{KAFKA_PORT}}", "--storage-engine=s3://tansu/"]
+    environment:
+      AWS_ACCESS_KEY_ID: k2test
+      AWS_SECRET_ACCESS_KEY: k2test-secret
+      AWS_ENDPOINT: http://broker-store:8333
+      AWS_REGION: us-east-1
+      AWS_ALLOW_HTTP: "true"
+    ports: ["127.0.0.1:${{KAFKA_PORT}}:9092"]
+    depends_on: [broker-store]
+    stop_grace_period: 2s
+    healthcheck:
+      test: ["CMD", "/tansu", "topic", "list", "--broker", "tcp://localhost:9092"]
+      interval: 1s
+      timeout: 5s
+      retries: 60
+"""
