@@ -15,6 +15,7 @@ from k2tui.ingest.runner import EXCHANGES, SIMULATED
 from k2tui.ingest.status import StatsPage
 from k2tui.stack.backend import Stack
 from k2tui.stack.layout import HOST
+from k2tui.stack.local_http import local_get
 from k2tui.stack.services import STREAM_SOURCES, stream_service, stream_status_port
 from k2tui.stack.supervisor import FaultAction, StackError
 
@@ -31,7 +32,7 @@ def decode_stats(body: bytes) -> StatsPage:
 
 def read_stats(settings: Settings, exchange: str, timeout: float = STATS_TIMEOUT_S) -> StatsPage:
     """The stream service's /stats; raises httpx.HTTPError when it does not answer."""
-    response = httpx.get(stats_url(settings, exchange), timeout=timeout)
+    response = local_get(stats_url(settings, exchange), timeout=timeout)
     response.raise_for_status()
     return decode_stats(response.content)
 

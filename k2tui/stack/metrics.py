@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from k2tui.stack.local_http import local_client
+
 SCRAPE_TIMEOUT_S = 3.0
 
 
@@ -53,7 +55,7 @@ class Scrape:
 async def scrape(url: str) -> Scrape:
     """Read one /metrics page; MetricsUnavailableError with the reason when it cannot be read."""
     try:
-        async with httpx.AsyncClient(timeout=SCRAPE_TIMEOUT_S) as client:
+        async with local_client(SCRAPE_TIMEOUT_S) as client:
             response = await client.get(url)
             response.raise_for_status()
     except httpx.HTTPError as error:

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
+from k2tui.stack.local_http import local_client
+
 Probe = Callable[[float], Awaitable[None]]
 """Awaits readiness once, giving up after `within` seconds; raises NotReady with the reason when not ready."""
+
+
+S3_PROBE_TIMEOUT_S = 2.0
+"""Connect and read timeout of the object-store probe's client; each probe is also bounded by its caller."""
 
 
 class NotReady(Exception):
@@ -20,7 +27,7 @@ class NotReady(Exception):
 def http_ok(url: str) -> Probe:
     async def probe(within: float) -> None:
         try:
-            async with httpx.AsyncClient(timeout=within) as client:
+            async with local_client(within) as client:
                 response = await client.get(url)
         except httpx.HTTPError as error:
             raise NotReady(f"GET {url}: {type(error).__name__}: {error}".rstrip(": ")) from error
@@ -72,23 +79,28 @@ def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, time
 
 
 def s3_bucket(endpoint: str, access_key: str, secret_key: str, region: str, bucket: str) -> Probe:
-    """The store answers ListBuckets and holds `bucket`."""
+    """The store answers ListBuckets and holds `bucket`.
 
-    def check(timeout: float) -> None:
+    The probe keeps one client: building a botocore client loads its service model (about 100 ms of
+    CPU), which a status refresh every second cannot afford. Clients are thread-safe.
+    """
+
+    @functools.cache
+    def client() -> Any:
+        return s3_client(endpoint, access_key, secret_key, region, S3_PROBE_TIMEOUT_S)
+
+    def check() -> None:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        client = s3_client(endpoint, access_key, secret_key, region, timeout)
         try:
-            names = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            names = {b["Name"] for b in client().list_buckets().get("Buckets", [])}
         except (BotoCoreError, ClientError) as error:
             raise NotReady(f"S3 ListBuckets at {endpoint}: {error}") from error
-        finally:
-            client.close()
         if bucket not in names:
             raise NotReady(f"S3 at {endpoint} has no bucket {bucket!r} yet")
 
     async def probe(within: float) -> None:
-        await asyncio.wait_for(asyncio.to_thread(check, within), within + 1)
+        await asyncio.wait_for(asyncio.to_thread(check), within + 1)
 
     return probe
 

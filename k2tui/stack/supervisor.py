@@ -22,6 +22,7 @@ import psutil
 from k2tui.config import Settings
 from k2tui.stack.events import StackEvent
 from k2tui.stack.layout import HOST, StackLayout
+from k2tui.stack.local_http import local_get
 from k2tui.stack.ports import port_is_free
 from k2tui.stack.probes import NotReady, wait_ready
 from k2tui.stack.process import (
@@ -170,7 +171,7 @@ class LocalStack:
     def _routes(self) -> dict[str, str] | None:
         """Mode of each proxy route, or None when the proxy does not answer."""
         try:
-            response = httpx.get(self._control_url(), timeout=1.0)
+            response = local_get(self._control_url(), timeout=1.0)
             return {route["name"]: route["mode"] for route in response.json()}
         except (httpx.HTTPError, ValueError):
             return None

@@ -27,6 +27,7 @@ from k2tui.ingest.control import (
 from k2tui.ingest.runner import EXCHANGES, SIMULATED
 from k2tui.ingest.status import ProducerStatus, StreamStatus, TapeTrade
 from k2tui.stack.backend import Stack
+from k2tui.stack.local_http import local_client
 
 TAPE_TRADES = 20
 """Newest trades kept for the tape, across both exchanges."""
@@ -69,7 +70,7 @@ class StreamsSnapshot:
 
 async def read_streams(settings: Settings) -> StreamsSnapshot:
     """Every stream service's /stats at once; raises only when none could be read, saying why."""
-    async with httpx.AsyncClient(timeout=STATS_TIMEOUT_S) as client:
+    async with local_client(STATS_TIMEOUT_S) as client:
         views = await asyncio.gather(*(_read_one(client, settings, e) for e in EXCHANGES))
     problems = [f"{v.exchange}: {v.problem}" for v, _ in views if v.problem]
     if len(problems) == len(views):
