@@ -28,6 +28,7 @@ from k2tui.tui.data import (
     LiveSources,
     ServicesSnapshot,
     Sources,
+    StackEvents,
 )
 from k2tui.tui.operator import OperatorKeys
 from k2tui.tui.screens.checklist_walk import ChecklistChooser, ChecklistScreen
@@ -114,6 +115,7 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
             "dlq": sources.dlq,
             "checklists": sources.checklists,
             "streams": sources.streams,
+            "events": sources.stack_events,
         }
         self.trends = LagTrends()
         self.pending: dict[str, Any] = {}
@@ -153,8 +155,12 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
             self.pending[event.worker.name] = event.worker.error
 
     def redraw(self) -> None:
-        """Draw what arrived since the last redraw, in one batch (also under the help screen)."""
-        if not self.pending:
+        """Draw what arrived since the last redraw, in one batch, while the main screen is on top.
+
+        Under another screen the results wait: a modal dims the main screen behind it, and redrawing
+        through that dimming costs more than the whole refresh, which would slow every key on it.
+        """
+        if not self.pending or not self.screen_stack or self.screen_stack[-1] is not self.main:
             return
         arrived, self.pending = self.pending, {}
         with self.batch_update():
@@ -182,15 +188,19 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
                 screen.query_one(ChecklistsPane).render_snapshot(snapshot)
             case StreamsSnapshot():
                 self.show_streams(snapshot)
+            case StackEvents():
+                for event in snapshot.events:
+                    self.log_event(f"{snapshot.backend}: {event.describe()}", "yellow")
         if name in self.failing:
             self.log_event(f"{name}: back after {self.failing.pop(name)}", "green")
-        elif name not in self.seen:
+        elif name not in self.seen and name != "events":
             self.log_event(f"{name}: first refresh")
         self.seen.add(name)
 
     def _show_failure(self, name: str, error: BaseException) -> None:
         reason = str(error) or error.__class__.__name__
-        self.main.query_one(f"#{name}", Pane).unavailable(reason)
+        for pane in self.main.query(f"#{name}").results(Pane):
+            pane.unavailable(reason)
         if self.failing.get(name) != reason:
             self.log_event(f"{name}: unavailable: {reason}", "red")
         self.failing[name] = reason
@@ -214,7 +224,9 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
 
     def action_focus_dlq(self) -> None:
         if self.screen is self.main:
-            self.main.query_one(DlqPane).focus()
+            pane = self.main.query_one(DlqPane)
+            self.main.reveal(pane)
+            pane.focus()
 
     @on(DlqPane.Opened)
     def open_dead_letter(self, message: DlqPane.Opened) -> None:

@@ -7,6 +7,7 @@ the stack the settings describe. Nothing here imports Textual.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -76,11 +77,19 @@ class DlqSnapshot:
     by_reason: list[tuple[str, int]]
     """(reason, count), most frequent first."""
     letters: tuple[DeadLetter, ...] = ()
-    """The entries themselves, oldest first (empty when only the counts are known)."""
+    """The entries themselves, oldest first."""
 
     @property
     def total(self) -> int:
         return sum(count for _, count in self.by_reason)
+
+
+@dataclass(frozen=True)
+class StackEvents:
+    """What the engine reported since the last refresh: container events (none for local processes)."""
+
+    backend: str
+    events: list[StackEvent]
 
 
 class Sources(Protocol):
@@ -93,6 +102,7 @@ class Sources(Protocol):
     async def dlq(self) -> DlqSnapshot: ...
     async def checklists(self) -> ChecklistsSnapshot: ...
     async def streams(self) -> StreamsSnapshot: ...
+    async def stack_events(self) -> StackEvents: ...
 
     book: ChecklistBook
     """The checklists walked from the cockpit."""
@@ -110,6 +120,7 @@ class LiveSources:
         self.stack = stack
         self.settings = stack.layout.settings
         self.engine = QueryEngine(stack.layout, refresh_seconds=0.5)
+        self.events_since = time.time()
         self.dlq_reader = DlqReader(dlq_dir(self.settings))
         self.book = LiveChecklistBook(self.settings)
         self.switchboard = LiveStreamSwitchboard(stack)
@@ -127,9 +138,12 @@ class LiveSources:
     async def services(self) -> ServicesSnapshot:
         return ServicesSnapshot(self.stack.backend, await asyncio.to_thread(self.stack.status))
 
-    async def stack_events(self, since: float) -> list[StackEvent]:
-        """What the engine reported after `since` (container events; none for local processes)."""
-        return await asyncio.to_thread(self.stack.events, since)
+    async def stack_events(self) -> StackEvents:
+        """What the engine reported since the last call (from when the cockpit opened, at first)."""
+        events = await asyncio.to_thread(self.stack.events, self.events_since)
+        if events:
+            self.events_since = max(event.time for event in events)
+        return StackEvents(self.stack.backend, events)
 
     async def kafka(self) -> KafkaSnapshot:
         bootstrap = self.stack.layout.endpoints.kafka_bootstrap

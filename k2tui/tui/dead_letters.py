@@ -76,7 +76,6 @@ class DlqReader:
 class EntryView:
     """One entry as the entry screen shows it; the same facts, fields and payload as `k2tui dlq show`."""
 
-    letter: DeadLetter
     facts: dict[str, str]
     decoded: str | None
     """The fields that decoded, as indented JSON; None when nothing decoded."""
@@ -92,10 +91,6 @@ class ReplayResult:
     """replayed / already replayed / still fails / Kafka did not take it."""
     detail: str
 
-    @property
-    def replayed(self) -> bool:
-        return self.verdict == REPLAY_VERDICTS[ReplayStatus.REPLAYED]
-
 
 class DeadLetterDesk(Protocol):
     """Opening and replaying one entry; a method that cannot reach its source raises with the reason."""
@@ -106,9 +101,7 @@ class DeadLetterDesk(Protocol):
 
 def entry_view(letter: DeadLetter, replays: Iterable[ReplayRecord] = ()) -> EntryView:
     raw = letter.raw_bytes()
-    return EntryView(
-        letter, letter_facts(letter, replays), describe_decoded(letter), describe_payload(raw), len(raw)
-    )
+    return EntryView(letter_facts(letter, replays), describe_decoded(letter), describe_payload(raw), len(raw))
 
 
 def replay_result(outcome: ReplayOutcome) -> ReplayResult:

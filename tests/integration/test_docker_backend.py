@@ -209,19 +209,17 @@ def outsiders(engine: PodmanEngine, project: DockerStack) -> Iterator[list[Any]]
     client = engine.client()
     command = ["/tansu", "broker", "--listener-url=tcp://0.0.0.0:9092", "--storage-engine=memory://tansu/"]
     suffix = os.getpid()
-    started = [
-        client.containers.run(project_image(project), command, name=f"k2test-outsider-{suffix}", detach=True),
-        client.containers.run(
-            project_image(project),
-            command,
-            name=f"k2test-other-project-broker-{suffix}",
-            detach=True,
-            labels={PROJECT_LABEL: f"k2other{suffix}", SERVICE_LABEL: "broker"},
-        ),
-    ]
-    yield started
-    for container in started:
-        container.remove(force=True)
+    other_project = {PROJECT_LABEL: f"k2other{suffix}", SERVICE_LABEL: "broker"}
+    names = {f"k2test-outsider-{suffix}": {}, f"k2test-other-project-broker-{suffix}": other_project}
+    try:
+        yield [
+            client.containers.run(project_image(project), command, name=name, detach=True, labels=labels)
+            for name, labels in names.items()
+        ]
+    finally:
+        for container in client.containers.list(all=True):
+            if container.name in names:
+                container.remove(force=True)
 
 
 def project_image(stack: DockerStack) -> str:

@@ -49,7 +49,7 @@ async def test_a_dead_letter_is_opened_and_replayed_from_the_cockpit(
     )
     app = CockpitApp(LiveSources(attached))
     async with app.run_test(size=(160, 50)) as pilot:
-        await until(lambda: "1 entries" in pane_text(app, "dlq"), 15, "the DLQ pane listing the entry")
+        await until(lambda: "1 entry ·" in pane_text(app, "dlq"), 15, "the DLQ pane listing the entry")
         await pilot.press("d", "enter")
         await until(lambda: isinstance(app.screen, DlqEntryScreen), 5, "the entry screen")
 

@@ -129,7 +129,7 @@ class FakeBook:
         evidence = []
         for link in item.links:
             evidence += [f"{link}: PASS — as expected", "  5,000 sent, 5,000 in Iceberg, 0 duplicates"]
-        entry = _walked(ItemStatus.PASSED, f"all {len(item.links)} linked checks passed", evidence)
+        entry = _walked(ItemStatus.PASSED, "every linked check passed", evidence)
         self.progress_now.record(checklist.name, item.id, entry)
         return entry
 

@@ -9,6 +9,7 @@ from textual.pilot import Pilot
 
 from k2tui.lake.query import SnapshotInfo
 from k2tui.lake.values import UtcTimestamp
+from k2tui.stack.events import StackEvent
 from k2tui.stack.supervisor import ServiceState, ServiceStatus
 from k2tui.tui.app import CockpitApp
 from k2tui.tui.checklist_book import ChecklistsSnapshot
@@ -19,6 +20,7 @@ from k2tui.tui.data import (
     KafkaSnapshot,
     PartitionLag,
     ServicesSnapshot,
+    StackEvents,
     iceberg_summary,
 )
 from k2tui.tui.stream_feed import StreamsSnapshot
@@ -55,6 +57,8 @@ class FakeSources:
     failing: dict[str, Exception] = field(default_factory=dict)
     lags: list[int] = field(default_factory=lambda: [900, 600, 300])
     kafka_calls: int = 0
+    engine_events: list[StackEvent] = field(default_factory=list)
+    """Reported once, at the next refresh."""
     book: FakeBook = field(default_factory=FakeBook)
     desk: FakeDesk = field(default_factory=FakeDesk)
     switchboard: FakeSwitchboard = field(default_factory=FakeSwitchboard)
@@ -117,6 +121,11 @@ class FakeSources:
     async def streams(self) -> StreamsSnapshot:
         self._fail("streams")
         return streams_snapshot()
+
+    async def stack_events(self) -> StackEvents:
+        self._fail("events")
+        events, self.engine_events = self.engine_events, []
+        return StackEvents("local", events)
 
 
 def fake_app(

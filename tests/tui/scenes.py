@@ -26,6 +26,7 @@ class Scene:
 
 
 SCENES: list[Scene] = [
+    Scene("main-160x50", (160, 50)),
     Scene("main-120x40", (120, 40)),
     Scene("main-80x24", (80, 24)),
     Scene("fault-banner", (120, 40), operator_scenes.fault_banner),

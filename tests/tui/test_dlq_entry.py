@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from k2tui.tui.app import CockpitApp
+from k2tui.tui.data import DlqSnapshot
 from k2tui.tui.screens.dlq_entry import DlqEntryScreen
 from k2tui.tui.widgets.dlq import DlqPane
 from tests.tui.fake_desks import LETTERS
@@ -92,7 +95,7 @@ async def test_p_replays_then_says_already_replayed_and_a_refused_entry_still_fa
 
 async def test_a_click_on_an_entry_opens_it() -> None:
     app = fake_app(refresh_s=3600)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(160, 50)) as pilot:  # wide: the DLQ pane is in view
         await settled_frame(pilot)
         pane = app.main.query_one(DlqPane)
         line = pane.line_entries.index(1)  # the second entry listed
@@ -107,3 +110,38 @@ async def test_an_entry_that_cannot_be_read_says_why() -> None:
         await settled_frame(pilot)
         await app.push_screen(DlqEntryScreen(app.sources.desk, "ffffffffffffffff"))
         await until(pilot, lambda: "unavailable: " in entry_text(app), "the reason")
+
+
+async def test_d_on_a_small_terminal_brings_up_the_tab_with_the_dlq() -> None:
+    app = fake_app(refresh_s=3600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled_frame(pilot)
+        pane = app.main.query_one(DlqPane)
+        assert not app.main.query_one("#lake").display  # the Overview tab shows; the DLQ is on Lake
+        await pilot.press("d")
+        await until(pilot, lambda: pane.has_focus, "the DLQ pane takes focus")
+        assert app.main.tab == "lake"
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DlqEntryScreen), "the entry opens")
+
+
+async def test_a_long_queue_shows_a_window_that_follows_the_cursor() -> None:
+    letters = tuple(
+        msgspec.structs.replace(
+            LETTERS[1], id=f"{n:016x}", offset=n, failed_at=LETTERS[1].failed_at.replace(minute=n)
+        )
+        for n in range(20)
+    )
+    app = fake_app(refresh_s=3600)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settled_frame(pilot)
+        pane = app.main.query_one(DlqPane)
+        pane.render_snapshot(DlqSnapshot("/tmp/dlq", [("not Avro", 20)], letters))
+        assert "… 12 more below" in pane_text(app, "dlq")
+        await pilot.press("d", *["down"] * 10)
+        await pilot.pause()
+        text = pane_text(app, "dlq")
+        assert "… 6 more above" in text and "… 6 more below" in text
+        assert pane.chosen is not None and pane.chosen.id == "0000000000000009" and "binance[0]@9" in text
+        await pilot.press("enter")
+        await until(pilot, lambda: getattr(app.screen, "letter_id", "") == "0000000000000009", "opened")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from k2tui.config import SettingsError, resolve_settings
 from k2tui.tui.screens.checklist_walk import ChecklistChooser
@@ -16,13 +17,15 @@ from tests.tui.waiting import until
 SIZE = (120, 40)
 
 
-async def palette_hits(pilot: Pilot[None], query: str) -> list[str]:
-    """ctrl+p, type `query`, and read the commands offered."""
+async def palette_hits(pilot: Pilot[None], query: str, first: str) -> list[str]:
+    """ctrl+p, type `query`, wait for `first` to head the commands offered, and read them all."""
     await pilot.press("ctrl+p")
     await until(pilot, lambda: isinstance(pilot.app.screen, CommandPalette), "the palette opens")
-    await pilot.press(*query)
+    pilot.app.screen.query_one(Input).value = query
     hits = pilot.app.screen.query_one(CommandList)
-    await until(pilot, lambda: hits.option_count > 0, f"hits for {query!r}")
+    await until(
+        pilot, lambda: hits.option_count > 0 and first in str(hits.get_option_at_index(0).prompt), first
+    )
     return [str(hits.get_option_at_index(i).prompt) for i in range(hits.option_count)]
 
 
@@ -43,13 +46,13 @@ async def test_a_palette_command_runs_its_action() -> None:
     app = still_app()
     async with app.run_test(size=SIZE) as pilot:
         await settled_frame(pilot)
-        hits = await palette_hits(pilot, "checklists")
-        assert any("Checklists" in hit and "key c" in hit for hit in hits)
+        hits = await palette_hits(pilot, "checkl", "Checklists")
+        assert "key c" in hits[0]
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ChecklistChooser), "the chooser opens")
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.main, "back")
-        await palette_hits(pilot, "DLQ entries")
+        await palette_hits(pilot, "DLQ en", "DLQ entries")
         await pilot.press("enter")
         await until(pilot, lambda: app.main.query_one(DlqPane).has_focus, "the DLQ pane takes focus")
 
@@ -62,8 +65,7 @@ async def test_t_and_the_palette_switch_between_dark_and_light() -> None:
         await pilot.press("t")
         await pilot.pause()
         assert app.theme == "textual-light"
-        hits = await palette_hits(pilot, "switch to dark")
-        assert any("Switch to dark theme" in hit for hit in hits)
+        await palette_hits(pilot, "to dark", "Switch to dark theme")
         await pilot.press("enter")
         await until(pilot, lambda: app.theme == "textual-dark", "dark again")
 

@@ -97,7 +97,6 @@ class WalkProgressed(Message):
 class ItemSaved(Message):
     item: ChecklistItem
     entry: ItemProgress
-    verb: str
 
 
 @dataclass
@@ -118,9 +117,13 @@ def item_detail(item: ChecklistItem, entry: ItemProgress) -> Group:
     """What the item asks, what it links to (or how a person checks it), and its last outcome."""
     lines = [Text(item.text, style="bold"), Text(f"id {item.id}", style="dim"), Text()]
     if item.manual:
-        lines += [Text("manual: a person confirms it (m)", style="bold"), Text(item.hint), Text()]
+        lines += [Text("manual: m confirms it with a note", style="bold"), Text(item.hint), Text()]
     else:
-        lines += [Text.assemble(("checks: ", "bold"), ", ".join(item.links)), Text()]
+        lines += [
+            Text.assemble(("checks: ", "bold"), ", ".join(item.links)),
+            Text("enter or r runs them", style="dim"),
+            Text(),
+        ]
     when = f" at {entry.when:%Y-%m-%d %H:%M} UTC" if entry.when else ""
     lines.append(
         Text.assemble(
@@ -243,7 +246,7 @@ class ChecklistScreen(Screen[None]):
                 self.post_message(progressed)
 
         entry = await self.book.run_item(self.checklist, item, on_event)
-        self.post_message(ItemSaved(item, entry, "ran"))
+        self.post_message(ItemSaved(item, entry))
 
     @on(WalkProgressed)
     def show_run(self, message: WalkProgressed) -> None:
@@ -277,7 +280,7 @@ class ChecklistScreen(Screen[None]):
         self.run_worker(self._confirm(item, event.value), name="walk-confirm", exit_on_error=False)
 
     async def _confirm(self, item: ChecklistItem, note: str) -> None:
-        self.post_message(ItemSaved(item, await self.book.confirm(self.checklist, item, note), "confirmed"))
+        self.post_message(ItemSaved(item, await self.book.confirm(self.checklist, item, note)))
 
     def close_note(self) -> None:
         self.query_one("#walk-note").display = False

@@ -23,6 +23,7 @@ class ConsumerPane(Pane):
     def render_snapshot(self, snapshot: ConsumerSnapshot) -> None:
         table = grid_table("figure", "value")
         table.columns[1].justify = "right"
+        table.columns[1].no_wrap = False  # a long list of gaps folds; the labels stay whole
         table.show_header = False
         p99 = "—" if snapshot.commit_p99_s is None else f"{snapshot.commit_p99_s * 1000:,.0f} ms"
         table.add_row("consumed / written", f"{count(snapshot.consumed)} / {count(snapshot.written)}")

@@ -16,7 +16,6 @@ from k2tui.ingest.dlq import DeadLetter
 from k2tui.tui.data import DlqSnapshot
 from k2tui.tui.widgets.kafka import TOPIC_PREFIX
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import grid_table
 
 VISIBLE_ENTRIES = 8
 """Entry lines shown at once; the window follows the cursor through the rest."""
@@ -72,19 +71,14 @@ class DlqPane(Pane):
             self.show(Text("no dead letters", style="green"))
             return
         total = sum(n for _, n in self.by_reason)
-        if not self.entries:  # only the counts are known
-            table = grid_table("reason", "count")
-            table.columns[0].no_wrap = False
-            table.columns[1].justify = "right"
-            for reason, n in self.by_reason:
-                table.add_row(reason, f"{n:,}")
-            self.line_entries = []
-            self.show(Group(Text(f"{total:,} entries", style="bold"), table))
-            return
         hint = "↑↓ choose · enter opens · escape leaves" if self.has_focus else "d to browse"
-        lines = [Text.assemble((f"{total:,} entries", "bold"), (f" · {hint}", "dim"), no_wrap=True)]
+        counted = f"{total:,} entr{'y' if total == 1 else 'ies'}"
+        lines = [Text.assemble((counted, "bold"), (f" · {hint}", "dim"), no_wrap=True)]
         self.line_entries = [None]
         start = min(max(0, self.cursor - VISIBLE_ENTRIES // 2), max(0, len(self.entries) - VISIBLE_ENTRIES))
+        if start:
+            lines.append(Text(f"  … {start:,} more above", style="dim"))
+            self.line_entries.append(None)
         counts = dict(self.by_reason)
         reason = None
         for index in range(start, min(start + VISIBLE_ENTRIES, len(self.entries))):
