@@ -1639,6 +1639,7 @@ def render_bench(rows: list[Any], title: str) -> None:
     for column, justify in (("case", "left"), ("measured", "right"), ("unit", "left"), ("target", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     table.add_column("")
+
     def figure(value: float) -> str:
         return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
 
