@@ -160,7 +160,9 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         Under another screen the results wait: a modal dims the main screen behind it, and redrawing
         through that dimming costs more than the whole refresh, which would slow every key on it.
         """
-        if not self.pending or not self.screen_stack or self.screen_stack[-1] is not self.main:
+        # Textual clears `_running` before it removes the screens, while this timer still fires.
+        on_top = self._running and self.screen_stack and self.screen_stack[-1] is self.main
+        if not self.pending or not on_top:
             return
         arrived, self.pending = self.pending, {}
         with self.batch_update():

@@ -109,8 +109,9 @@ def health_procedure(env: ValidationEnv, options: HealthOptions) -> Procedure:
 
 
 def _service_names(env: ValidationEnv) -> tuple[list[str], list[str]]:
-    """Every service of the stack; Prometheus only optional where it is not installed."""
-    names = [name for name, spec in env.stack.specs.items() if not spec.unavailable]
+    """Every service of the stack but those run on demand (the streams: stopped is their normal state);
+    Prometheus only optional where it is not installed."""
+    names = [name for name, spec in env.stack.specs.items() if not spec.unavailable and not spec.on_demand]
     optional = [name for name, spec in env.stack.specs.items() if spec.unavailable]
     return names, optional
 

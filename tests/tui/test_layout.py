@@ -7,13 +7,16 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widget import Widget
 
+from k2tui.stack.supervisor import ServiceState, ServiceStatus
 from k2tui.tui.app import CockpitApp
+from k2tui.tui.data import ServicesSnapshot
 from k2tui.tui.widgets.dlq import DlqPane
 from k2tui.tui.widgets.event_log import EventLog
 from k2tui.tui.widgets.fault_banner import FaultBanner
-from tests.tui.fakes import FakeSources, settled_frame, still_app
+from tests.tui.fakes import FakeSources, fake_app, settled_frame, still_app
 from tests.tui.screen_text import pane_text
 
+STACK_SERVICES = "proxy broker registry catalog object-store simulator binance kraken consumer api prometheus"
 PANES = ("services", "streams", "kafka", "iceberg", "consumer", "dlq", "checklists", "events")
 TAB_PANES = {
     "1": {"services", "kafka", "consumer"},
@@ -47,8 +50,23 @@ async def started(pilot: Pilot[None]) -> CockpitApp:
     return pilot.app
 
 
+class FullStackSources(FakeSources):
+    """The fakes with as many services as the local stack runs, so the Services pane is as tall as live."""
+
+    async def services(self) -> ServicesSnapshot:
+        return ServicesSnapshot(
+            "local",
+            [
+                ServiceStatus(
+                    name, name, ServiceState.READY, f"127.0.0.1:{19080 + n}", pid=100 + n, uptime_s=60.0
+                )
+                for n, name in enumerate(STACK_SERVICES.split())
+            ],
+        )
+
+
 async def test_at_160x50_all_eight_panes_are_on_screen_without_scrolling() -> None:
-    async with still_app().run_test(size=(160, 50)) as pilot:
+    async with fake_app(FullStackSources(), refresh_s=3600).run_test(size=(160, 50)) as pilot:
         app = await started(pilot)
         assert shown(app) == set(PANES)
         assert not app.main.query_one("#tabs").display
