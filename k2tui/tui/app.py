@@ -71,18 +71,19 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
     BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("c", "checklists", "Checklists"),
-        Binding("d", "focus_dlq", "DLQ entries"),
-        Binding("t", "toggle_theme", "Light/dark"),
-        Binding("s", "toggle_consumer", "Consumer on/off"),
         Binding("f", "faults", "Faults"),
         Binding("h", "heal", "Heal"),
+        Binding("T", "tour", "Tour", key_display="T", tooltip="the fault-recovery tour"),
         Binding("v", "validations", "Validate"),
-        Binding("r", "last_results", "Results"),
-        Binding("b", "toggle_stream('binance')", "Binance start/stop"),
-        Binding("k", "toggle_stream('kraken')", "Kraken start/stop"),
-        Binding("l", "switch_streams", "Streams live/simulator"),
-        Binding("T", "tour", "Fault-recovery tour", key_display="T"),
+        Binding("c", "checklists", "Checklists"),
+        Binding("s", "toggle_consumer", "Consumer on/off"),
+        Binding("b", "toggle_stream('binance')", "Binance on/off"),
+        Binding("k", "toggle_stream('kraken')", "Kraken on/off"),
+        Binding("d", "focus_dlq", "DLQ entries"),
+        # In the help and the command palette, not the footer (it has room for the keys above only).
+        Binding("r", "last_results", "Last validation results", show=False),
+        Binding("l", "switch_streams", "Streams live/simulator", show=False),
+        Binding("t", "toggle_theme", "Light/dark theme", show=False),
     ]
 
     def __init__(
@@ -147,7 +148,11 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
 
     @on(Refreshed)
     def keep_result(self, message: Refreshed) -> None:
-        self.pending[message.source] = message.snapshot
+        """The latest snapshot replaces an undrawn one; engine events add up, so none is lost."""
+        earlier, snapshot = self.pending.get(message.source), message.snapshot
+        if isinstance(earlier, StackEvents) and isinstance(snapshot, StackEvents):
+            snapshot = earlier.then(snapshot)
+        self.pending[message.source] = snapshot
 
     @on(Worker.StateChanged)
     def keep_failure(self, event: Worker.StateChanged) -> None:

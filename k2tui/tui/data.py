@@ -91,6 +91,9 @@ class StackEvents:
     backend: str
     events: list[StackEvent]
 
+    def then(self, later: StackEvents) -> StackEvents:
+        return StackEvents(later.backend, [*self.events, *later.events])
+
 
 class Sources(Protocol):
     """Where every pane's data comes from; a method that cannot reach its source raises with the reason."""

@@ -28,6 +28,15 @@ async def settle(pilot: Pilot[None], app: CockpitApp, until: str, pane_id: str) 
     raise AssertionError(f"#{pane_id} never showed {until!r}; it shows:\n{text}")
 
 
+async def logged(pilot: Pilot[None], app: CockpitApp, line: str) -> None:
+    for _ in range(200):
+        if line in app.screen.query_one(EventLog).recent:
+            return
+        await pilot.pause(0.05)
+    shown = list(app.screen.query_one(EventLog).recent)
+    raise AssertionError(f"the event log never showed {line!r}: {shown}")
+
+
 async def test_every_pane_renders_its_source() -> None:
     app = fake_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -117,18 +126,11 @@ async def test_engine_events_reach_the_event_log_and_a_dead_engine_is_logged_onc
     sources = FakeSources(engine_events=[StackEvent(1_768_318_245.0, "broker", "die", "exit code 137")])
     app = fake_app(sources)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot, app, "16,321", "consumer")
-        for _ in range(50):
-            await pilot.pause(0.02)
-            if "15:30:45 local: broker die (exit code 137)" in app.screen.query_one(EventLog).recent:
-                break
+        await logged(pilot, app, "15:30:45 local: broker die (exit code 137)")
         log = list(app.screen.query_one(EventLog).recent)
         assert log.count("15:30:45 local: broker die (exit code 137)") == 1
         assert not any("events: first refresh" in line for line in log)
         sources.failing["events"] = ConnectionError("cannot reach the Docker engine")
-        for _ in range(50):
-            await pilot.pause(0.02)
-            if any("events: unavailable" in line for line in app.screen.query_one(EventLog).recent):
-                break
+        await logged(pilot, app, "15:30:45 events: unavailable: cannot reach the Docker engine")
         log = list(app.screen.query_one(EventLog).recent)
         assert log.count("15:30:45 events: unavailable: cannot reach the Docker engine") == 1

@@ -291,4 +291,5 @@ async def test_help_lists_the_operator_keys() -> None:
         assert isinstance(app.screen, HelpScreen)
         described = {b.key: b.description for b in app.screen.keys}
         assert described["s"] == "Consumer on/off" and described["f"] == "Faults"
-        assert described["h"] == "Heal" and described["v"] == "Validate" and described["r"] == "Results"
+        assert described["h"] == "Heal" and described["v"] == "Validate"
+        assert described["r"] == "Last validation results"

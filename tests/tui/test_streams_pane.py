@@ -128,7 +128,7 @@ async def test_the_stream_keys_are_in_the_help() -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = "\n".join(static_text(s) for s in app.screen.query("Static"))
-        for key, description in (("b", "Binance start/stop"), ("k", "Kraken start/stop")):
+        for key, description in (("b", "Binance on/off"), ("k", "Kraken on/off")):
             assert any(line.split()[:1] == [key] and description in line for line in text.splitlines())
         assert "Streams live/simulator" in text
 
