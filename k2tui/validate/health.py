@@ -160,7 +160,14 @@ def _check(
 async def metrics_reporting(env: ValidationEnv) -> CheckResult:
     """Every scrape target up in Prometheus; without it, every /metrics endpoint answering (a warning)."""
     title, stage = "Prometheus metrics reporting", Stage.METRICS
-    endpoints = {name: spec.metrics_target for name, spec in env.stack.specs.items() if spec.metrics_target}
+    # Services run on demand and stopped now (the streams): their targets are down, and rightly so.
+    statuses = await env.statuses()
+    resting = {name for name, status in statuses.items() if env.stack.expected_down(status)}
+    endpoints = {
+        name: spec.metrics_target
+        for name, spec in env.stack.specs.items()
+        if spec.metrics_target and name not in resting
+    }
     url = prometheus_url(env)
     if url is None:
         failed, lines = [], []
@@ -188,6 +195,7 @@ async def metrics_reporting(env: ValidationEnv) -> CheckResult:
     except MetricsUnavailableError as error:
         return _check("metrics_reporting", title, CheckStatus.FAIL, str(error), stage)
     health = {t["labels"].get("job", t["scrapeUrl"]): t for t in targets}
+    health = {job: t for job, t in health.items() if job not in resting}
     lines = [
         f"{job}: {t['health']} at {t['scrapeUrl']} {t.get('lastError') or ''}" for job, t in health.items()
     ]

@@ -213,7 +213,7 @@ def test_a_delayed_route_adds_latency(healed: LocalStack) -> None:
 def test_up_again_leaves_running_services_alone(stack: LocalStack) -> None:
     pids = {s.name: s.pid for s in stack.status()}
     report = stack.up()
-    processes = {n for n, s in stack.specs.items() if s.command and not s.unavailable}
+    processes = {n for n, s in stack.specs.items() if s.command and not s.unavailable and not s.on_demand}
     assert set(report.already_running) == processes
     assert {s.name: s.pid for s in stack.status()} == pids
 

@@ -27,10 +27,11 @@ class TmuxSession:
         self.name = f"k2tui-{uuid.uuid4().hex[:8]}"
         self._tmux = [tmux, "-L", self.name]
         columns, rows = size
+        # The terminal's own size, not one a test runner or a shell left in COLUMNS / LINES.
         exports = [f"{key}={value}" for key, value in env.items()]
         self._run(
             "new-session", "-d", "-s", self.name, "-x", str(columns), "-y", str(rows),
-            "env", *exports, *command,
+            "env", "-u", "COLUMNS", "-u", "LINES", *exports, *command,
         )  # fmt: skip
         self._run("set-option", "-t", self.name, "remain-on-exit", "on")
 
