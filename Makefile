@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/k2tui bench consumer
 	$(BIN)/k2tui bench api
 	$(BIN)/k2tui bench freshness
+	$(BIN)/k2tui bench tui
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

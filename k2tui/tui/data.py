@@ -59,6 +59,8 @@ class PartitionLag:
 class KafkaSnapshot:
     group: str
     partitions: list[PartitionLag]
+    taken: float = 0.0
+    """When it was read (monotonic seconds): rates come from two snapshots' offsets and times."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class LiveSources:
         group = self.settings.consumer.group
         ends = await log_ends(bootstrap, list(TOPICS.values()))
         committed = await group_offsets(bootstrap, group, list(ends)) if ends else {}
-        return KafkaSnapshot(group, kafka_lags(ends, committed))
+        return KafkaSnapshot(group, kafka_lags(ends, committed), time.monotonic())
 
     async def iceberg(self) -> IcebergSnapshot:
         return iceberg_summary(await asyncio.to_thread(self.engine.snapshots))
@@ -195,17 +197,19 @@ def iceberg_summary(snapshots: list[SnapshotInfo], table: str = "market_data.tra
 
 @dataclass
 class LagTrends:
-    """The lag of each partition over the last few refreshes, and which way it is going."""
+    """Each partition over the last few refreshes: which way its lag is going, and how fast messages
+    are produced to it (its log end moving) and consumed from it (the group's commit moving)."""
 
     points: int = TREND_POINTS
-    history: dict[tuple[str, int], deque[int]] = field(default_factory=dict)
+    history: dict[tuple[str, int], deque[tuple[float, PartitionLag]]] = field(default_factory=dict)
 
     def record(self, snapshot: KafkaSnapshot) -> None:
         for p in snapshot.partitions:
-            self.history.setdefault((p.topic, p.partition), deque(maxlen=self.points)).append(p.lag)
+            seen = self.history.setdefault((p.topic, p.partition), deque(maxlen=self.points))
+            seen.append((snapshot.taken, p))
 
     def trend(self, topic: str, partition: int) -> str:
-        seen = list(self.history.get((topic, partition), ()))
+        seen = [p.lag for _, p in self.history.get((topic, partition), ())]
         if len(seen) < 2:
             return "…"
         if seen[-1] < seen[0]:
@@ -213,3 +217,13 @@ class LagTrends:
         if seen[-1] > seen[0]:
             return "growing"
         return "stalled" if seen[-1] > 0 else "caught up"
+
+    def rates(self, topic: str, partition: int) -> tuple[float, float] | None:
+        """(produced, consumed) messages a second over the refreshes kept; None before two of them."""
+        seen = self.history.get((topic, partition), ())
+        if len(seen) < 2 or seen[-1][0] <= seen[0][0]:
+            return None
+        (began, first), (ended, last) = seen[0], seen[-1]
+        seconds = ended - began
+        consumed = (last.committed or 0) - (first.committed or 0)
+        return (last.log_end - first.log_end) / seconds, consumed / seconds

@@ -87,6 +87,7 @@ class FakeSources:
         return KafkaSnapshot(
             "k2-iceberg-writer-crypto-v2",
             [PartitionLag(BINANCE, 0, 12_000, 12_000 - lag), PartitionLag(KRAKEN, 0, 4_321, None)],
+            taken=float(self.kafka_calls),  # a second between refreshes
         )
 
     async def iceberg(self) -> IcebergSnapshot:

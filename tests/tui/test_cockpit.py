@@ -134,3 +134,11 @@ async def test_engine_events_reach_the_event_log_and_a_dead_engine_is_logged_onc
         await logged(pilot, app, "15:30:45 events: unavailable: cannot reach the Docker engine")
         log = list(app.screen.query_one(EventLog).recent)
         assert log.count("15:30:45 events: unavailable: cannot reach the Docker engine") == 1
+
+
+def test_kafka_rates_are_the_offsets_moved_per_second_over_the_refreshes_kept() -> None:
+    trends = LagTrends(points=3)
+    assert trends.rates("t", 0) is None
+    for second, (end, committed) in enumerate([(100, None), (150, 40), (300, 100), (400, 250)]):
+        trends.record(KafkaSnapshot("g", [PartitionLag("t", 0, end, committed)], taken=2.0 * second))
+    assert trends.rates("t", 0) == ((400 - 150) / 4, (250 - 40) / 4)  # the last three refreshes

@@ -1,4 +1,5 @@
-"""Kafka pane: per topic and partition, log end, the group's committed offset, lag and its trend."""
+"""Kafka pane: per topic and partition, log end, the group's committed offset, lag and its trend, and
+the produce and consume rates."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ class KafkaPane(Pane):
         super().__init__("Kafka", id="kafka")
 
     def render_snapshot(self, snapshot: KafkaSnapshot, trends: LagTrends) -> None:
-        table = grid_table("topic/partition", "log end", "committed", "lag", "trend")
+        table = grid_table("partition", "log end", "commit", "lag", "trend", "in/out")
         for p in snapshot.partitions:
             trend = trends.trend(p.topic, p.partition)
+            rates = trends.rates(p.topic, p.partition)
             table.add_row(
                 f"{p.topic.removeprefix(TOPIC_PREFIX)}/{p.partition}",
                 count(p.log_end),
                 count(p.committed),
                 count(p.lag),
                 Text(trend, style=TREND_STYLES.get(trend, "dim")),
+                "—" if rates is None else f"{count(rates[0])}/{count(rates[1])}",
             )
-        header = Text(f"group {snapshot.group}", style="dim")
+        header = Text(f"group {snapshot.group} · in/out: produced/consumed a second", style="dim")
         self.show(Group(header, table) if snapshot.partitions else Group(header, Text("no topics yet")))
