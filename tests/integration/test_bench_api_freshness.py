@@ -57,7 +57,7 @@ def test_bench_api_measures_every_row() -> None:
 
 
 def test_bench_freshness_measures_every_row() -> None:
-    output = _bench("freshness", "--duration=6", "--warmup=2")
+    output = _bench("freshness", "--duration=5", "--warmup=1")
     by_case = _figures(output, FRESHNESS_CASES)
     never_seen = by_case.pop("acked but never seen in the API")
     assert never_seen == 0, output

@@ -7,14 +7,14 @@ from click.testing import CliRunner
 from k2tui.cli import cli
 
 CASES = (
-    "preload: encode 20,000 v2 trades",
+    "preload: encode 10,000 v2 trades",
     "preload: produce to Kafka, 3 partitions",
-    "ceiling: aiokafka consume + Avro decode, 20,000 msgs",
-    "(a) seed, 500 rows or 1 s: Kafka → Iceberg, 5,000 msgs",
+    "ceiling: aiokafka consume + Avro decode, 10,000 msgs",
+    "(a) seed, 500 rows or 1 s: Kafka → Iceberg, 2,500 msgs",
     "(a) seed: commit p50",
     "(a) seed: commit p99",
     "(a) seed: consumer peak RSS",
-    "(b) tuned, 8,000 rows or 2 s: Kafka → Iceberg, 20,000 msgs",
+    "(b) tuned, 4,000 rows or 2 s: Kafka → Iceberg, 10,000 msgs",
     "(b) tuned: commit p50",
     "(b) tuned: commit p99",
     "(b) tuned: consumer peak RSS",
@@ -38,9 +38,9 @@ def test_bench_consumer_measures_every_row() -> None:
         [
             "bench",
             "consumer",
-            "--messages=20000",
-            "--seed-messages=5000",
-            "--batch-size=8000",
+            "--messages=10000",
+            "--seed-messages=2500",
+            "--batch-size=4000",
             "--flush-interval=2",
         ],
         env={"COLUMNS": "220"},
