@@ -52,9 +52,8 @@ def stop_demo(stack: LocalStack, session: DemoSession) -> list[str]:
     """Stop what the demo started, dependents first; the names stopped."""
     if session.everything:
         return stack.down()
-    stopped = []
-    for name in reversed(session.started):
-        if name in _running(stack):
-            stack.fault(name, FaultAction.STOP)
-            stopped.append(name)
+    running = _running(stack)  # one status read: stopping one service leaves the others as they are
+    stopped = [name for name in reversed(session.started) if name in running]
+    for name in stopped:
+        stack.fault(name, FaultAction.STOP)
     return stopped
