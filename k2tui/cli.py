@@ -371,7 +371,7 @@ def tui(state: CliState, backend: str | None) -> None:
     from k2tui.tui.data import LiveSources
 
     stack = _stack(state, backend)
-    CockpitApp(LiveSources(stack), theme=stack.layout.settings.tui.theme).run()
+    CockpitApp(LiveSources(stack), theme=stack.layout.settings.tui.theme, settle_heap=True).run()
 
 
 @cli.command()
@@ -392,7 +392,9 @@ def demo(state: CliState, tour: bool, leave_up: bool) -> None:
     console.print(f"Starting the demo on the local stack in {stack.layout.home}")
     session = start_demo(stack, _print_progress)
     try:
-        CockpitApp(LiveSources(stack), theme=stack.layout.settings.tui.theme, tour=tour).run()
+        CockpitApp(
+            LiveSources(stack), theme=stack.layout.settings.tui.theme, tour=tour, settle_heap=True
+        ).run()
     finally:
         if leave_up:
             started = ", ".join(session.started) or "nothing new"

@@ -42,6 +42,7 @@ from k2tui.lake.filters import (
     parse_interval,
     parse_limit,
 )
+from k2tui.lake.snapshots import SnapshotInfo
 from k2tui.lake.table import TABLE_IDENTIFIER
 from k2tui.lake.values import UtcTimestamp, plain_decimal
 from k2tui.model.trade import Exchange, Side
@@ -75,18 +76,6 @@ class SymbolStats:
     trades: int
     first: UtcTimestamp
     last: UtcTimestamp
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    snapshot_id: int
-    parent_id: int | None
-    time: UtcTimestamp
-    operation: str | None
-    added_records: int | None
-    added_data_files: int | None
-    summary: dict[str, str]
-    current: bool
 
 
 @dataclass(frozen=True)

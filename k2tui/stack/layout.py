@@ -62,6 +62,7 @@ class Endpoints:
     catalog_name: str
     catalog_uri: str
     prometheus_url: str
+    api_url: str
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ class StackLayout:
             catalog_name=CATALOG_NAME,
             catalog_uri=self.catalog_uri,
             prometheus_url=f"http://{HOST}:{stack.prometheus_port}",
+            api_url=f"http://{self.settings.api.host}:{self.settings.api.port}",
         )
 
 

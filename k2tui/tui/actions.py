@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState
-from k2tui.validate import live_faults
 from k2tui.validate.env import ValidationEnv
-from k2tui.validate.faults import Fault
-from k2tui.validate.live_faults import Injected, Recovery
-from k2tui.validate.procedure import ProcedureReport, ProgressSink
-from k2tui.validate.procedures import PROCEDURES, run_validations
+
+if TYPE_CHECKING:
+    from k2tui.validate.faults import Fault
+    from k2tui.validate.live_faults import Injected, Recovery
+    from k2tui.validate.procedure import ProcedureReport, ProgressSink
 
 T = TypeVar("T")
 CONSUMER = "consumer"
@@ -48,10 +48,17 @@ class LiveActions:
     def __init__(self, stack: LocalStack) -> None:
         self.env = ValidationEnv(stack.layout.settings, stack)
 
+    # The fault and validation machinery is imported on first use, not at start: it pulls in the whole
+    # pipeline (a second of imports) before the cockpit could draw its first frame.
+
     def faults(self) -> Sequence[Fault]:
-        return live_faults.MENU
+        from k2tui.validate.live_faults import MENU
+
+        return MENU
 
     def procedures(self) -> Sequence[tuple[str, str]]:
+        from k2tui.validate.procedures import PROCEDURES
+
         return [(entry.name, entry.summary) for entry in PROCEDURES.values()]
 
     async def toggle_consumer(self) -> str:
@@ -63,15 +70,21 @@ class LiveActions:
         return await self.env.fault(CONSUMER, FaultAction.STOP if running else FaultAction.START)
 
     async def inject(self, fault: Fault) -> Injected:
-        return await in_own_loop(live_faults.inject(self.env, fault))
+        from k2tui.validate.live_faults import inject
+
+        return await in_own_loop(inject(self.env, fault))
 
     async def heal(self, fault: Fault) -> str:
         return await in_own_loop(fault.heal(self.env))
 
     async def recover(self, injected: Injected) -> Recovery:
-        return await in_own_loop(live_faults.recover(self.env, injected))
+        from k2tui.validate.live_faults import recover
+
+        return await in_own_loop(recover(self.env, injected))
 
     async def run_validation(self, name: str, on_event: ProgressSink) -> ProcedureReport:
+        from k2tui.validate.procedures import run_validations
+
         reports = await in_own_loop(run_validations(self.env, [(name, None)], on_event))
         return reports[0]
 

@@ -3,6 +3,7 @@ the panes are redrawn at most ten times a second whatever the sources do."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,9 @@ from k2tui.tui.widgets.services import ServicesPane
 REFRESH_S = 1.0
 REDRAW_S = 0.1
 """The panes are redrawn from the latest results at most this often (10 per second)."""
+GC_THRESHOLDS = (20_000, 50, 100)
+"""Python's are (700, 10, 10): at 10,000 trades/s that ran a full collection about every second, and
+each cost 50-100 ms even with the start-up heap frozen (measured with `k2tui bench tui`)."""
 
 
 @dataclass
@@ -95,10 +99,13 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         theme: str = "dark",
         actions: Actions | None = None,
         tour: bool = False,
+        settle_heap: bool = False,
     ) -> None:
-        """`actions` defaults to acting on the stack of `sources`, which must then be LiveSources."""
+        """`actions` defaults to acting on the stack of `sources`, which must then be LiveSources.
+        `settle_heap` is for the process that runs only the cockpit (see `_settle_heap`)."""
         super().__init__()
         self.start_tour = tour
+        self.heap_to_settle = settle_heap
         if actions is None:
             if not isinstance(sources, LiveSources):
                 raise TypeError("CockpitApp needs `actions` unless its sources are LiveSources")
@@ -203,6 +210,17 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         elif name not in self.seen and name != "events":
             self.log_event(f"{name}: first refresh")
         self.seen.add(name)
+        if self.heap_to_settle and self.seen.issuperset(self.fetchers):
+            self._settle_heap()
+
+    def _settle_heap(self) -> None:
+        """Once every source has answered, and so imported what it imports lazily, take what the process
+        holds out of the collector's sight, and collect less often. Left as they were, the libraries'
+        millions of objects made each full collection a 300 ms freeze of the screen every few seconds."""
+        self.heap_to_settle = False
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     def _show_failure(self, name: str, error: BaseException) -> None:
         reason = str(error) or error.__class__.__name__

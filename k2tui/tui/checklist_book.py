@@ -25,7 +25,6 @@ from k2tui.validate.checklist import (
     record,
     summary,
 )
-from k2tui.validate.env import ValidationEnv
 from k2tui.validate.progress import ItemProgress, ItemStatus, Progress, load_progress, save_progress
 
 
@@ -95,6 +94,8 @@ class LiveChecklistBook:
     async def run_item(self, checklist: Checklist, item: ChecklistItem, on_event: WalkSink) -> ItemProgress:
         """The item's linked checks, run afresh (a new walk each time) in this event loop, so leaving
         the cockpit cancels them and their clean-up steps still run."""
+        from k2tui.validate.env import ValidationEnv  # with the walk, like the procedures it runs
+
         outcome = await Walk(ValidationEnv.local(self.settings), self.options).run_item(
             checklist, item, on_event
         )

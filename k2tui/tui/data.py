@@ -10,13 +10,12 @@ import asyncio
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aiokafka import TopicPartition
 
 from k2tui.ingest.dlq import DeadLetter, dlq_dir
 from k2tui.ingest.producer import TOPICS
-from k2tui.lake.query import QueryEngine, SnapshotInfo
 from k2tui.stack.backend import Stack
 from k2tui.stack.events import StackEvent
 from k2tui.stack.metrics import Prometheus
@@ -24,10 +23,13 @@ from k2tui.stack.supervisor import ServiceStatus
 from k2tui.tui.checklist_book import ChecklistBook, ChecklistsSnapshot, LiveChecklistBook, tally
 from k2tui.tui.consumer_metrics import ConsumerMetricsReader, ConsumerSnapshot
 from k2tui.tui.dead_letters import DeadLetterDesk, DlqReader, LiveDeadLetterDesk
+from k2tui.tui.lake_snapshots import SnapshotReader
 from k2tui.tui.stream_feed import LiveStreamSwitchboard, StreamsSnapshot, StreamSwitchboard, read_streams
-from k2tui.validate.stages import group_offsets, log_ends
+from k2tui.validate.offsets import group_offsets, log_ends
 
-LATEST_SNAPSHOTS = 5
+if TYPE_CHECKING:
+    from k2tui.lake.snapshots import SnapshotInfo
+
 TREND_POINTS = 5
 
 
@@ -65,6 +67,8 @@ class KafkaSnapshot:
 
 @dataclass(frozen=True)
 class IcebergSnapshot:
+    source: str
+    """Where the snapshots were read: the API, or the lake itself."""
     table: str
     records: int | None
     data_files: int | None
@@ -124,7 +128,7 @@ class LiveSources:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.settings = stack.layout.settings
-        self.engine = QueryEngine(stack.layout, refresh_seconds=0.5)
+        self.snapshots = SnapshotReader(stack.layout)
         self.events_since = time.time()
         self.dlq_reader = DlqReader(dlq_dir(self.settings))
         self.book = LiveChecklistBook(self.settings)
@@ -158,7 +162,7 @@ class LiveSources:
         return KafkaSnapshot(group, kafka_lags(ends, committed), time.monotonic())
 
     async def iceberg(self) -> IcebergSnapshot:
-        return iceberg_summary(await asyncio.to_thread(self.engine.snapshots))
+        return iceberg_summary(*await self.snapshots.read())
 
     async def consumer(self) -> ConsumerSnapshot:
         return await self.consumer_metrics.read()
@@ -182,17 +186,18 @@ def kafka_lags(ends: dict[TopicPartition, int], committed: dict[TopicPartition, 
     ]
 
 
-def iceberg_summary(snapshots: list[SnapshotInfo], table: str = "market_data.trades_v2") -> IcebergSnapshot:
-    """Totals from the current snapshot's summary (what the last commit recorded), newest snapshots first."""
-    current = next((s for s in snapshots if s.current), None)
+def iceberg_summary(
+    source: str, newest: list[SnapshotInfo], count: int, table: str = "market_data.trades_v2"
+) -> IcebergSnapshot:
+    """Totals from the current snapshot's summary (what the last commit recorded)."""
+    current = next((s for s in newest if s.current), None)
     totals = {} if current is None else current.summary
 
     def total(key: str) -> int | None:
         value = totals.get(key)
-        return int(value) if value is not None else (0 if current is None else None)
+        return int(value) if value is not None else (0 if not count else None)
 
-    latest = sorted(snapshots, key=lambda s: s.time, reverse=True)[:LATEST_SNAPSHOTS]
-    return IcebergSnapshot(table, total("total-records"), total("total-data-files"), len(snapshots), latest)
+    return IcebergSnapshot(source, table, total("total-records"), total("total-data-files"), count, newest)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 from textual.worker import Worker
@@ -21,9 +21,11 @@ from k2tui.tui.screens.menu import MenuScreen
 from k2tui.tui.screens.validation import ValidationScreen
 from k2tui.tui.validation_run import RunState, ValidationRun
 from k2tui.tui.widgets.fault_banner import FaultBanner
-from k2tui.validate.faults import Fault
-from k2tui.validate.live_faults import Injected, Recovery
-from k2tui.validate.procedure import ProcedureReport, ProgressEvent
+
+if TYPE_CHECKING:
+    from k2tui.validate.faults import Fault
+    from k2tui.validate.live_faults import Injected, Recovery
+    from k2tui.validate.procedure import ProcedureReport, ProgressEvent
 
 TOUR_HOLD_S = 5.0
 """How long the tour lets a lasting fault be watched before it heals it."""

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.worker import Worker
 
 from k2tui.tui.actions import Actions
 from k2tui.tui.operator import TOUR_HOLD_S
-from k2tui.validate.live_faults import Recovery
+
+if TYPE_CHECKING:
+    from k2tui.validate.live_faults import Recovery
 
 TOUR_PAUSE_S = 3.0
 """Between two faults, time to read the last one's line in the event log."""

@@ -13,13 +13,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from k2tui.validate.check import CheckResult, CheckStatus
-from k2tui.validate.env import ValidationEnv
 from k2tui.validate.procedure import ProcedureReport, ProgressEvent, run_procedure
-from k2tui.validate.procedures import PROCEDURES
 from k2tui.validate.progress import ItemProgress, ItemStatus, Progress, now
+
+if TYPE_CHECKING:
+    from k2tui.validate.env import ValidationEnv
+    from k2tui.validate.procedures import ProcedureEntry
 
 EVIDENCE_PER_CHECK = 20
 """Evidence lines kept per linked check: enough to chase a verdict, not a whole log."""
@@ -137,6 +139,14 @@ def _ignore(event: WalkEvent) -> None:
     """The default sink."""
 
 
+def _procedures() -> Mapping[str, ProcedureEntry]:
+    """The procedures, imported when a walk first needs them: they pull in the whole pipeline, which
+    whoever only reads checklists (the cockpit at start) should not wait for."""
+    from k2tui.validate.procedures import PROCEDURES
+
+    return PROCEDURES
+
+
 class Walk:
     """One walk through checklist items: runs each procedure the first time an item needs it.
 
@@ -151,25 +161,27 @@ class Walk:
 
     def to_run(self, item: ChecklistItem) -> list[str]:
         """The procedures `item` needs that this walk has not run yet (a progress display shows them)."""
-        return [name for name in item.procedures if name in PROCEDURES and name not in self.reports]
+        procedures = _procedures()
+        return [name for name in item.procedures if name in procedures and name not in self.reports]
 
     async def run_item(
         self, checklist: Checklist, item: ChecklistItem, on_event: WalkSink = _ignore
     ) -> ItemOutcome:
         if item.manual:
             raise ChecklistError(f"{item.id} is confirmed by a person, not run")
-        missing = [name for name in item.procedures if name not in PROCEDURES]
+        procedures = _procedures()
+        missing = [name for name in item.procedures if name not in procedures]
         if missing:
             outcome = ItemOutcome(
                 checklist.name,
                 item,
                 ItemStatus.SKIPPED,
-                f"this k2tui has no {', '.join(missing)} procedure (it has {', '.join(PROCEDURES)}); "
+                f"this k2tui has no {', '.join(missing)} procedure (it has {', '.join(procedures)}); "
                 "verify it by hand and confirm it",
             )
         else:
             for name in self.to_run(item):
-                entry = PROCEDURES[name]
+                entry = procedures[name]
                 procedure = entry.build(self._env, self._options.get(name) or entry.options())
                 self.reports[name] = await run_procedure(procedure, on_event)
             outcome = judge(checklist.name, item, list(self.reports.values()))

@@ -40,7 +40,7 @@ class ValidationEnv:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.settings.api.host}:{self.settings.api.port}"
+        return self.endpoints.api_url
 
     @property
     def dlq_directory(self) -> Path:

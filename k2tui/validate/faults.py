@@ -31,8 +31,9 @@ from k2tui.validate.check import CheckResult, CheckStatus, Stage, verdict
 from k2tui.validate.consistency import consistency_checks
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.fault_names import SCENARIOS, SOAK_FAULTS
+from k2tui.validate.offsets import group_offsets, log_ends
 from k2tui.validate.procedure import Procedure, Step, StepContext
-from k2tui.validate.stages import group_offsets, lake_ids, log_ends, read_kafka, wait_written
+from k2tui.validate.stages import lake_ids, read_kafka, wait_written
 from k2tui.validate.traffic import Traffic
 
 PIPELINE_SERVICES = ("proxy", "broker", "registry", "object-store", "catalog", "consumer")

@@ -29,8 +29,8 @@ from k2tui.stack.services import CONSUMER_LAG_ALERT
 from k2tui.stack.supervisor import ServiceState
 from k2tui.validate.check import CheckResult, CheckStatus, Stage, make_check, verdict
 from k2tui.validate.env import ValidationEnv, services_ready
+from k2tui.validate.offsets import group_offsets, log_ends
 from k2tui.validate.procedure import Procedure, Step, StepContext
-from k2tui.validate.stages import group_offsets, log_ends
 
 LAG_LIMIT = 1_000
 """Messages behind Kafka's log end the seed allows once a deploy has settled."""

@@ -28,7 +28,8 @@ from k2tui.validate.check import CheckResult, all_hold
 from k2tui.validate.consistency import consistency_checks
 from k2tui.validate.env import ValidationEnv
 from k2tui.validate.faults import FAULTS, Fault, nothing_to_heal
-from k2tui.validate.stages import lake_ids, log_ends, read_kafka, wait_written
+from k2tui.validate.offsets import log_ends
+from k2tui.validate.stages import lake_ids, read_kafka, wait_written
 
 SIMULATOR_TIMEOUT_S = 5.0
 INJECTED_MESSAGES = 5

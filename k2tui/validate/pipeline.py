@@ -61,6 +61,7 @@ from k2tui.validate.compliance import (
 from k2tui.validate.consistency import consistency_checks
 from k2tui.validate.env import ValidationEnv, services_ready
 from k2tui.validate.faults import judge_ingest
+from k2tui.validate.offsets import log_ends
 from k2tui.validate.procedure import Procedure, Step, StepContext
 from k2tui.validate.quiet import QuietStreams
 from k2tui.validate.stages import (
@@ -70,7 +71,6 @@ from k2tui.validate.stages import (
     commit_times,
     lake_ids,
     lake_rows,
-    log_ends,
     read_kafka,
     wait_written,
 )

@@ -17,8 +17,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, In
 from pyiceberg.table import Table
 
@@ -29,9 +28,8 @@ from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
 from k2tui.model.wire import AvroDecoder, WireFormatError
 from k2tui.stack.registry.client import RegistryClient
+from k2tui.validate.offsets import FETCH_WAIT_MS, group_less_reader, group_offsets
 
-FETCH_WAIT_MS = 200
-LOG_END_TIMEOUT = 15.0
 READ_TIMEOUT = 60.0
 POLL_S = 0.25
 API_TIMEOUT = 30.0
@@ -54,54 +52,6 @@ class KafkaMessage:
     @property
     def position(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset}"
-
-
-def _consumer(bootstrap: str) -> AIOKafkaConsumer:
-    """A group-less reader: it commits nothing and disturbs no group."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    await consumer.topics()  # fetches the cluster's metadata
-    return [
-        TopicPartition(topic, p)
-        for topic in topics
-        for p in sorted(consumer.partitions_for_topic(topic) or ())
-    ]
-
-
-async def log_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
-    """The next offset of every partition of `topics`, as the high watermark of a fetch reports it.
-
-    tansu's ListOffsets "latest" is not to be trusted, so it is only where the fetch starts (sparing the
-    data before it): whatever it answered, the fetch's high watermark is the log end (an answer past the
-    end is out of range and the reader starts again from the beginning).
-    """
-    consumer = _consumer(bootstrap)
-    try:  # stopped also when it never started, so no half-open client is left behind
-        await consumer.start()
-        partitions = await _partitions(consumer, topics)
-        if not partitions:
-            return {}
-        consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
-        deadline = time.monotonic() + LOG_END_TIMEOUT
-        ends: dict[TopicPartition, int] = {}
-        while len(ends) < len(partitions):
-            if time.monotonic() > deadline:
-                missing = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions if tp not in ends)
-                raise TimeoutError(f"the broker at {bootstrap} reported no log end for {missing}")
-            await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=1)
-            for tp in partitions:
-                end = consumer.highwater(tp)
-                if end is not None:
-                    ends[tp] = end
-                    consumer.pause(tp)
-        return ends
-    finally:
-        await consumer.stop()
 
 
 class _Checker:
@@ -149,7 +99,7 @@ async def read_kafka(
     if not wanted:
         return []
     checker = _Checker(registry_url)
-    consumer = _consumer(bootstrap)
+    consumer = group_less_reader(bootstrap)
     found: list[KafkaMessage] = []
     try:
         await consumer.start()
@@ -179,19 +129,6 @@ async def read_kafka(
         await consumer.stop()
         checker.registry.close()
     return found
-
-
-async def group_offsets(
-    bootstrap: str, group: str, partitions: Collection[TopicPartition]
-) -> dict[TopicPartition, int]:
-    """The group's committed Kafka offsets (tansu answers only when the partitions are named)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=list(partitions))
-    finally:
-        await admin.close()
-    return {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
 
 
 async def wait_written(

@@ -20,8 +20,8 @@ from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState, StackE
 from k2tui.tui.stream_feed import read_streams
 from k2tui.validate.check import CheckStatus
 from k2tui.validate.env import ValidationEnv
+from k2tui.validate.offsets import log_ends
 from k2tui.validate.quiet import QuietStreams
-from k2tui.validate.stages import log_ends
 from tests.integration.pipeline import until
 from tests.integration.stack_fixture import run_k2tui
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 
-from k2tui.stack.supervisor import LocalStack, ServiceState
+from k2tui.consume.writer import arrow_trades, carried_properties
+from k2tui.lake.catalog import open_trades_table
+from k2tui.model.samples import sample_trades
+from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState
 from k2tui.tui.app import CockpitApp
 from k2tui.tui.data import LiveSources
+from k2tui.tui.lake_snapshots import SnapshotReader
 from tests.integration.pipeline import until
 from tests.tui.screen_text import pane_text
 
@@ -26,6 +30,7 @@ async def test_the_cockpit_shows_the_running_stack(stack: LocalStack) -> None:
         await until(lambda: "records" in pane_text(app, "iceberg"), 30, "the Iceberg pane showing the table")
         iceberg = pane_text(app, "iceberg")
         assert "market_data.trades_v2" in iceberg and "unavailable" not in iceberg
+        assert "from the API 127.0.0.1:" in iceberg
         assert "backend: local" in pane_text(app, "services")
         # Prometheus, when installed, is where the consumer's rates come from; else its /metrics page.
         source = "from Prometheus" if "prometheus" in expected else "/metrics, rates over"
@@ -35,3 +40,33 @@ async def test_the_cockpit_shows_the_running_stack(stack: LocalStack) -> None:
         assert re.search(r"breaker lake\s+closed", consumer), consumer
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_the_iceberg_pane_reads_the_api_and_the_lake_itself_while_the_api_is_stopped(
+    stack: LocalStack,
+) -> None:
+    table = open_trades_table(stack.layout)
+    table.append(
+        arrow_trades(list(sample_trades(5, seed=29)), table.schema().as_arrow()), carried_properties(table)
+    )
+    appended = table.current_snapshot()
+    assert appended is not None
+    reader = SnapshotReader(stack.layout)
+    for _ in range(40):  # the API reloads the table a moment after a commit
+        source, newest, total = await reader.read()
+        if newest and newest[0].snapshot_id == appended.snapshot_id:
+            break
+        await asyncio.sleep(0.25)
+    assert source == f"the API {stack.layout.endpoints.api_url.removeprefix('http://')}"
+    assert (
+        newest[0].snapshot_id == appended.snapshot_id and newest[0].current and newest[0].added_records == 5
+    )
+    await asyncio.to_thread(stack.fault, "api", FaultAction.STOP)
+    try:
+        source, direct, direct_total = await reader.read()
+    finally:
+        await asyncio.to_thread(stack.fault, "api", FaultAction.START)
+    assert source == "the lake (the API is not running)"
+    # Nothing is lost between the two: the lake holds at least what the API reported, newest first.
+    assert direct_total >= total and direct[0].time >= newest[0].time
+    assert [s.time for s in direct] == sorted((s.time for s in direct), reverse=True)

@@ -13,7 +13,8 @@ from k2tui.consume.writer import arrow_trades, carried_properties
 from k2tui.lake.catalog import open_trades_table
 from k2tui.model.samples import sample_trades
 from k2tui.stack.supervisor import LocalStack
-from k2tui.validate.stages import api_trades, lake_ids, log_ends, read_kafka, wait_written
+from k2tui.validate.offsets import log_ends
+from k2tui.validate.stages import api_trades, lake_ids, read_kafka, wait_written
 from tests.integration.pipeline import produce
 
 

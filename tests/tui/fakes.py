@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from textual.pilot import Pilot
 
-from k2tui.lake.query import SnapshotInfo
+from k2tui.lake.snapshots import SnapshotInfo
 from k2tui.lake.values import UtcTimestamp
 from k2tui.stack.events import StackEvent
 from k2tui.stack.supervisor import ServiceState, ServiceStatus
@@ -92,7 +92,8 @@ class FakeSources:
 
     async def iceberg(self) -> IcebergSnapshot:
         self._fail("iceberg")
-        return iceberg_summary([_snapshot(n, 500, 500 * n, n == 3) for n in (1, 2, 3)])
+        newest = [_snapshot(n, 500, 500 * n, n == 3) for n in (3, 2, 1)]
+        return iceberg_summary("the API 127.0.0.1:19098", newest, len(newest))
 
     async def consumer(self) -> ConsumerSnapshot:
         self._fail("consumer")

@@ -24,6 +24,12 @@ async def save(scene: Scene) -> Path:
         return Path(app.save_screenshot(filename=f"{scene.name}.svg", path=str(OUT)))
 
 
+def keep_spaces(svg: Path) -> None:
+    """Textual writes a run of spaces as a text element of its own; without this, SVG renderers such as
+    rsvg-convert drop the spaces that start one, and the columns of the picture run together."""
+    svg.write_text(svg.read_text().replace("<svg ", '<svg xml:space="preserve" ', 1))
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     converter = shutil.which("rsvg-convert")
@@ -32,6 +38,7 @@ def main() -> None:
         if wanted and scene.name not in wanted:
             continue
         svg = asyncio.run(save(scene))
+        keep_spaces(svg)
         print(svg)
         if converter is None:
             print("rsvg-convert is missing (apt-get install librsvg2-bin): no PNG")

@@ -3,13 +3,15 @@ running streams between live and the simulator, and the event log says what happ
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.pilot import Pilot
 
 from k2tui.stack.supervisor import StackError
 from k2tui.tui.app import CockpitApp
 from k2tui.tui.screens.help import HelpScreen
+from k2tui.tui.widgets.body import Grid
 from k2tui.tui.widgets.event_log import EventLog
-from k2tui.tui.widgets.streams import sparkline
+from k2tui.tui.widgets.streams import StreamsPane, sparkline
 from tests.tui.fakes import FakeSources, fake_app, settled_frame
 from tests.tui.screen_text import pane_text, static_text
 
@@ -43,11 +45,12 @@ async def test_the_pane_shows_each_stream_with_its_badge_and_the_tape_newest_fir
         assert tape[0] == ["15:30:44.900", "binance", "BTCUSDT", "BUY", "86412.35", "0.01000000"]
         assert [row[0] for row in tape] == sorted((row[0] for row in tape), reverse=True)
         assert {row[3] for row in tape} == {"BUY", "SELL"}
-        body = app.main.query_one("#streams").body.renderables  # type: ignore[attr-defined]
+        body = app.main.query_one(StreamsPane).body.parts
         head, tape_table = body[0], body[-1]
+        assert isinstance(head, Text) and isinstance(tape_table, Grid)
         badge = [span for span in head.spans if head.plain[span.start : span.end].strip() == "SIMULATED"]
         assert badge and str(badge[0].style) == "reverse"
-        sides = {(cell.plain, str(cell.style)) for cell in tape_table.columns[3].cells}
+        sides = {(row[3].plain, str(row[3].style)) for row in tape_table.rows}
         assert sides == {("BUY", "green"), ("SELL", "red")}
 
 

@@ -19,11 +19,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, Input, OptionList, ProgressBar, Static
+from textual.widgets import Header, Input, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
 from k2tui.tui.checklist_book import ChecklistBook
+from k2tui.tui.widgets.key_bar import KeyBar
 from k2tui.validate.checklist import Checklist, ChecklistItem, WalkEvent
 from k2tui.validate.procedure import ProcedureStarted, StepFinished, StepProgress, StepStarted
 from k2tui.validate.progress import ItemProgress, ItemStatus, Progress
@@ -186,7 +187,7 @@ class ChecklistScreen(Screen[None]):
             yield ProgressBar(id="walk-bar", show_eta=False)
             yield Static(Text(self.checklist.when, style="dim"), id="walk-status")
             yield Input(placeholder="note: what you verified (enter saves, escape cancels)", id="walk-note")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#walk-bar").display = False

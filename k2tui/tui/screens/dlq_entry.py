@@ -15,10 +15,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from k2tui.tui.dead_letters import DeadLetterDesk, EntryView, ReplayResult
+from k2tui.tui.widgets.key_bar import KeyBar
 
 VERDICT_STYLES = {"replayed": "bold green", "already replayed": "bold", "still fails": "bold red"}
 
@@ -64,7 +65,7 @@ class DlqEntryScreen(Screen[None]):
             frame.border_title = f"dead letter {self.letter_id}"
             yield Static(Text("reading the entry…", style="dim"), id="dlq-entry-body")
         yield Static(Text("p replays this entry to Kafka", style="dim"), id="dlq-entry-status")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.load()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from k2tui.tui.widgets.body import Grid, PaneBody
 
 
 class HelpScreen(ModalScreen[None]):
@@ -22,10 +23,10 @@ class HelpScreen(ModalScreen[None]):
         self.keys = bindings
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, show_header=False)
+        table = Grid("key", "what it does", header=False)
         for binding in self.keys:
             table.add_row(binding.key_display or binding.key, binding.description)
         with Vertical(id="help") as frame:
             frame.border_title = "Keys"
-            yield Static(table)
+            yield Static(PaneBody(table))
             yield Static("escape closes this help", classes="hint")

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Tab, Tabs
+from textual.widgets import Header, Tab, Tabs
 
 from k2tui.tui.widgets.checklists import ChecklistsPane
 from k2tui.tui.widgets.consumer import ConsumerPane
@@ -24,6 +24,7 @@ from k2tui.tui.widgets.event_log import EventLog
 from k2tui.tui.widgets.fault_banner import FaultBanner
 from k2tui.tui.widgets.iceberg import IcebergPane
 from k2tui.tui.widgets.kafka import KafkaPane
+from k2tui.tui.widgets.key_bar import KeyBar
 from k2tui.tui.widgets.services import ServicesPane
 from k2tui.tui.widgets.streams import StreamsPane
 
@@ -80,7 +81,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="tape"):
                 yield StreamsPane()
                 yield EventLog(self.clock)
-        yield Footer()
+        yield KeyBar()
 
     def on_resize(self, event: events.Resize) -> None:
         layout = layout_for(event.size.width)

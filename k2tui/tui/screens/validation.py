@@ -14,9 +14,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from k2tui.tui.validation_run import RunState, StepState, ValidationRun
+from k2tui.tui.widgets.key_bar import KeyBar
 from k2tui.validate.check import CheckResult
 
 STEP_MARKS = {
@@ -58,7 +59,7 @@ class ValidationScreen(Screen[None]):
             yield checks
             with VerticalScroll(id="validation-detail-box"):
                 yield Static(id="validation-detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#validation-steps", Static).border_title = "Steps"

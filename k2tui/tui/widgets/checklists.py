@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.text import Text
 
 from k2tui.tui.checklist_book import ChecklistsSnapshot, ChecklistTally
+from k2tui.tui.widgets.body import Column, Grid
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import grid_table
 
 BAR_WIDTH = 10
 
@@ -26,9 +25,8 @@ class ChecklistsPane(Pane):
         super().__init__("Checklists", id="checklists")
 
     def render_snapshot(self, snapshot: ChecklistsSnapshot) -> None:
-        table = grid_table("checklist", "progress", "done", "failed", "pending")
-        for column in table.columns[2:]:
-            column.justify = "right"
+        figures = (Column(name, right=True) for name in ("done", "failed", "pending"))
+        table = Grid("checklist", "progress", *figures)
         for tally in snapshot.tallies:
             table.add_row(
                 tally.name,
@@ -38,4 +36,4 @@ class ChecklistsPane(Pane):
                 Text(str(tally.pending), style="" if tally.pending else "dim"),
             )
         header = Text(f"environment {snapshot.environment} · c walks one", style="dim")
-        self.show(Group(header, table))
+        self.show(header, table)

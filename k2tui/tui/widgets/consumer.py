@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.text import Text
 
 from k2tui.tui.data import ConsumerSnapshot
+from k2tui.tui.widgets.body import Column, Grid
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import count, grid_table
+from k2tui.tui.widgets.tables import count
 
 BREAKER_STYLES = {"closed": "green", "open": "bold red", "half-open": "yellow"}
 
@@ -21,10 +21,8 @@ class ConsumerPane(Pane):
         super().__init__("Consumer", id="consumer")
 
     def render_snapshot(self, snapshot: ConsumerSnapshot) -> None:
-        table = grid_table("figure", "value")
-        table.columns[1].justify = "right"
-        table.columns[1].no_wrap = False  # a long list of gaps folds; the labels stay whole
-        table.show_header = False
+        # A long list of gaps folds; the labels stay whole.
+        table = Grid("figure", Column("value", wrap=True), header=False)
         p99 = "—" if snapshot.commit_p99_s is None else f"{snapshot.commit_p99_s * 1000:,.0f} ms"
         table.add_row("consumed / written", f"{count(snapshot.consumed)} / {count(snapshot.written)}")
         table.add_row("throughput", _rate(snapshot.throughput, "rec/s"))
@@ -35,4 +33,4 @@ class ConsumerPane(Pane):
             table.add_row(f"breaker {dependency}", Text(state, style=BREAKER_STYLES.get(state, "")))
         gaps = ", ".join(f"{key} {count(n)}" for key, n in sorted(snapshot.gaps_by_symbol.items()) if n)
         table.add_row("sequence gaps", f"{count(snapshot.sequence_gaps)}" + (f" ({gaps})" if gaps else ""))
-        self.show(Group(Text(f"from {snapshot.source}, rates over {snapshot.window}", style="dim"), table))
+        self.show(Text(f"from {snapshot.source}, rates over {snapshot.window}", style="dim"), table)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from rich.console import Group
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
@@ -102,7 +101,7 @@ class DlqPane(Pane):
         hidden = len(self.entries) - min(start + VISIBLE_ENTRIES, len(self.entries))
         if hidden:
             lines.append(Text(f"  … {hidden:,} more below", style="dim"))
-        self.show(Group(*lines))
+        self.show(*lines)
 
     def action_move(self, step: int) -> None:
         if self.entries:

@@ -1,13 +1,13 @@
-"""Iceberg pane: the table's totals and its latest snapshots."""
+"""Iceberg pane: the table's totals and its latest snapshots, and whether the API or the lake said so."""
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.text import Text
 
 from k2tui.tui.data import IcebergSnapshot
+from k2tui.tui.widgets.body import Grid
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import count, grid_table
+from k2tui.tui.widgets.tables import count
 
 
 class IcebergPane(Pane):
@@ -16,11 +16,12 @@ class IcebergPane(Pane):
 
     def render_snapshot(self, snapshot: IcebergSnapshot) -> None:
         totals = Text.assemble(
+            (f"from {snapshot.source}\n", "dim"),
             (snapshot.table, "bold"),
             f"\nrecords {count(snapshot.records)} · data files {count(snapshot.data_files)}",
             f" · snapshots {count(snapshot.snapshot_count)}",
         )
-        table = grid_table("snapshot", "time UTC", "operation", "+records", "+files")
+        table = Grid("snapshot", "time UTC", "operation", "+records", "+files")
         for s in snapshot.latest:
             table.add_row(
                 str(s.snapshot_id),
@@ -29,4 +30,4 @@ class IcebergPane(Pane):
                 count(s.added_records),
                 count(s.added_data_files),
             )
-        self.show(Group(totals, table))
+        self.show(totals, table)

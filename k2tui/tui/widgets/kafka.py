@@ -3,12 +3,12 @@ the produce and consume rates."""
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.text import Text
 
 from k2tui.tui.data import KafkaSnapshot, LagTrends
+from k2tui.tui.widgets.body import Grid
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import count, grid_table
+from k2tui.tui.widgets.tables import count
 
 TOPIC_PREFIX = "market.crypto.trades."
 """Every topic of the pipeline starts so; the pane shows the rest."""
@@ -20,7 +20,7 @@ class KafkaPane(Pane):
         super().__init__("Kafka", id="kafka")
 
     def render_snapshot(self, snapshot: KafkaSnapshot, trends: LagTrends) -> None:
-        table = grid_table("partition", "log end", "commit", "lag", "trend", "in/out")
+        table = Grid("partition", "log end", "commit", "lag", "trend", "in/out")
         for p in snapshot.partitions:
             trend = trends.trend(p.topic, p.partition)
             rates = trends.rates(p.topic, p.partition)
@@ -33,4 +33,4 @@ class KafkaPane(Pane):
                 "—" if rates is None else f"{count(rates[0])}/{count(rates[1])}",
             )
         header = Text(f"group {snapshot.group} · in/out: produced/consumed a second", style="dim")
-        self.show(Group(header, table) if snapshot.partitions else Group(header, Text("no topics yet")))
+        self.show(header, table if snapshot.partitions else Text("no topics yet"))

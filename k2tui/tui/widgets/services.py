@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from rich.console import Group
 from rich.text import Text
 
 from k2tui.stack.supervisor import ServiceState
 from k2tui.tui.data import ServicesSnapshot
+from k2tui.tui.widgets.body import Column, Grid
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import duration, grid_table
+from k2tui.tui.widgets.tables import duration
 
 STATE_STYLES = {
     ServiceState.READY: "green",
@@ -26,8 +26,8 @@ class ServicesPane(Pane):
         super().__init__("Services", id="services")
 
     def render_snapshot(self, snapshot: ServicesSnapshot) -> None:
-        table = grid_table("service", "state", "address", "uptime")
-        table.columns[2].no_wrap = False  # a long address (the catalog's path) folds; the rest stay put
+        # A long address (the catalog's path) folds; the rest stay put.
+        table = Grid("service", "state", Column("address", wrap=True), "uptime")
         for s in snapshot.services:
             state = f"exited ({s.exit_code})" if s.exit_code is not None else s.state.value
             address = s.address.removeprefix("http://")
@@ -35,4 +35,4 @@ class ServicesPane(Pane):
         lines: list[Text] = [Text(f"backend: {snapshot.backend}", style="dim")]
         if not snapshot.any_running:
             lines.append(Text("the stack is not running: start it with `k2tui up`", style="bold yellow"))
-        self.show(Group(*lines, table))
+        self.show(*lines, table)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Group, RenderableType
 from rich.text import Text
 
 from k2tui.tui.stream_feed import StreamsSnapshot, StreamView
+from k2tui.tui.widgets.body import Column, Grid, Part
 from k2tui.tui.widgets.pane import Pane
-from k2tui.tui.widgets.tables import count, grid_table
+from k2tui.tui.widgets.tables import count
 
 TAPE_ROWS = 8
 SPARK = "▁▂▃▄▅▆▇█"
@@ -46,11 +46,11 @@ class StreamsPane(Pane):
         super().__init__("Streams", id="streams")
 
     def render_snapshot(self, snapshot: StreamsSnapshot) -> None:
-        parts: list[RenderableType] = []
+        parts: list[Part] = []
         for view in snapshot.streams:
             parts.extend(_stream_lines(view))
         parts.append(_tape(snapshot))
-        self.show(Group(*parts))
+        self.show(*parts)
 
 
 def _stream_lines(view: StreamView) -> list[Text]:
@@ -81,12 +81,12 @@ def _stream_lines(view: StreamView) -> list[Text]:
     return lines
 
 
-def _tape(snapshot: StreamsSnapshot) -> RenderableType:
+def _tape(snapshot: StreamsSnapshot) -> Part:
     if not snapshot.trades:
         return Text("no trades yet", style="dim")
-    table = grid_table("time UTC", "exchange", "symbol", "side", "price", "quantity")
-    table.columns[4].justify = "right"
-    table.columns[5].justify = "right"
+    table = Grid(
+        "time UTC", "exchange", "symbol", "side", Column("price", right=True), Column("quantity", right=True)
+    )
     for t in snapshot.trades[:TAPE_ROWS]:
         table.add_row(
             t.time[11:23],

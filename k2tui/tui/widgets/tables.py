@@ -1,15 +1,6 @@
-"""The compact Rich table every pane draws its rows in, and the number formats they share."""
+"""The number formats the panes share."""
 
 from __future__ import annotations
-
-from rich.table import Table
-
-
-def grid_table(*columns: str) -> Table:
-    table = Table(box=None, expand=True, pad_edge=False, collapse_padding=True, header_style="bold")
-    for name in columns:
-        table.add_column(name, no_wrap=True, overflow="ellipsis")
-    return table
 
 
 def count(value: float | None) -> str:
