@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -179,3 +180,21 @@ def test_the_catalog_address_never_shows_a_password(tmp_path: Path) -> None:
     assert "s3cret" not in catalog.address
     default = next(s for s in local_services(_layout(tmp_path)) if s.name == "catalog")
     assert default.address == str(tmp_path / "data" / "catalog" / "k2-catalog.sqlite3")
+
+
+async def test_the_catalog_probe_creates_a_missing_sqlite_catalog_then_reads_it_and_names_a_broken_one(
+    tmp_path: Path,
+) -> None:
+    from k2tui.stack.probes import NotReady, sql_catalog
+
+    database = tmp_path / "catalog.sqlite3"
+    properties = {"uri": f"sqlite:///{database}", "warehouse": f"file://{tmp_path}"}
+    probe = sql_catalog("k2", properties)
+    await probe(10)  # no file yet: opened through pyiceberg, which creates its tables
+    with sqlite3.connect(database) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"iceberg_tables", "iceberg_namespace_properties"} <= tables
+    await probe(10)  # now read with the standard library
+    database.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(NotReady, match=f"Iceberg catalog sqlite:///{database}"):
+        await probe(10)
