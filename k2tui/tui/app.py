@@ -234,7 +234,22 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         self.main.query_one(EventLog).event(message, style)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+        """Every key that works where `?` was pressed (the app's first, then the screen's and the focused
+        pane's), including those the key bar has no room for; keys that do the same share a line."""
+        mine = [b for b in self.BINDINGS if isinstance(b, Binding)]
+
+        actions = [b.action for b in mine]
+
+        def rank(binding: Binding) -> tuple[int, bool]:
+            if binding.action not in actions:
+                return (len(actions), False)
+            return (actions.index(binding.action), binding not in mine)
+
+        keys: dict[str, list[str]] = {}
+        for binding in sorted((a.binding for a in self.screen.active_bindings.values()), key=rank):
+            if binding.description and not binding.system:
+                keys.setdefault(binding.description, []).append(self.get_key_display(binding))
+        self.push_screen(HelpScreen([(" ".join(displays), what) for what, displays in keys.items()]))
 
     def action_checklists(self) -> None:
         if self.screen is not self.main:  # the walk starts from the main screen, not over another

@@ -74,12 +74,31 @@ async def test_question_mark_shows_the_keys_and_q_quits() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+        keys = {what: shown for shown, what in app.screen.keys}
+        # The keys the key bar has no room for are here too, and a key Textual also binds shares a line.
+        assert keys["Quit"] == "q ^q" and keys["Help"] == "?"
+        assert keys["Last validation results"] == "r" and keys["Light/dark theme"] == "t"
+        assert list(keys)[:2] == ["Quit", "Help"]
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_the_help_lists_the_keys_of_where_it_was_opened() -> None:
+    app = fake_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = {what: shown for shown, what in app.screen.keys}
+        assert keys["Overview tab"] == "1" and "[" in keys["Previous tab"]
+        await pilot.press("escape", "d", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert ("⏎", "Open entry") in app.screen.keys and ("↓", "Next entry") in app.screen.keys
     assert all(w.is_finished for w in app.running.values())
 
 

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -18,15 +18,16 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close")
     ]
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        """`keys`: (the keys, what they do), in the order shown."""
         super().__init__()
-        self.keys = bindings
+        self.keys = keys
 
     def compose(self) -> ComposeResult:
         table = Grid("key", "what it does", header=False)
-        for binding in self.keys:
-            table.add_row(binding.key_display or binding.key, binding.description)
-        with Vertical(id="help") as frame:
+        for keys, what in self.keys:
+            table.add_row(keys, what)
+        with VerticalScroll(id="help") as frame:
             frame.border_title = "Keys"
+            frame.border_subtitle = "escape closes this help"  # on the frame: seen however long the list
             yield Static(PaneBody(table))
-            yield Static("escape closes this help", classes="hint")
