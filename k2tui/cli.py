@@ -168,7 +168,10 @@ def _stack(state: CliState, backend: str | None = None) -> Stack:
 backend_option = click.option(
     "--backend",
     type=click.Choice(BACKENDS),
-    help="local processes, or Docker containers through Compose (setting stack.backend).",
+    help=(
+        "local processes, Docker containers through Compose, or external services k2tui only reads"
+        " (setting stack.backend)."
+    ),
 )
 
 

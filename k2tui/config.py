@@ -88,9 +88,16 @@ class StackSettings:
     ready_timeout: Annotated[float, Between(1, 600)] = field(
         default=30.0, metadata=_help("seconds `up` waits for a service to become ready")
     )
-    backend: Literal["local", "docker"] = field(
+    backend: Literal["local", "docker", "external"] = field(
         default="local",
-        metadata=_help("what runs the services: local processes, or Docker containers through Compose"),
+        metadata=_help(
+            "what runs the services: local processes, Docker containers through Compose, or someone else"
+            " (external: k2tui only reads them, at stack.host and the ports of these settings)"
+        ),
+    )
+    host: str = field(
+        default="127.0.0.1",
+        metadata=_help("host of the services the external backend reads (the others use 127.0.0.1)"),
     )
     compose_project: str = field(
         default="k2",

@@ -1,7 +1,8 @@
 """What every backend of the stack offers, and the one place that picks a backend from the settings.
 
 The CLI, the validation suite and the cockpit hold a `Stack` and never ask which kind it is: local
-processes (`LocalStack`) or containers of a Compose project (`DockerStack`) answer the same calls.
+processes (`LocalStack`), containers of a Compose project (`DockerStack`) or services someone else
+runs (`ExternalStack`, which only reads them) answer the same calls.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from k2tui.stack.proxy import Mode
 from k2tui.stack.services import ServiceSpec
 from k2tui.stack.supervisor import FaultAction, LocalStack, Progress, ServiceStatus, StartReport
 
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "external")
 
 
 class Stack(Protocol):
@@ -50,6 +51,10 @@ def open_stack(settings: Settings, backend: str | None = None) -> Stack:
         from k2tui.stack.docker.stack import DockerStack
 
         return DockerStack(settings)
+    if chosen == "external":
+        from k2tui.stack.external import ExternalStack
+
+        return ExternalStack(settings)
     if chosen != "local":
         raise ValueError(f"unknown stack backend {chosen!r}; expected one of {', '.join(BACKENDS)}")
     return LocalStack(settings)

@@ -48,6 +48,11 @@ class PortClaim:
     setting: str
 
 
+def endpoint_host(settings: Settings) -> str:
+    """Where clients find the services: stack.host for the external backend, else this machine."""
+    return settings.stack.host if settings.stack.backend == "external" else HOST
+
+
 @dataclass(frozen=True)
 class Endpoints:
     """How a client reaches the stack; ``k2tui env`` prints these."""
@@ -63,6 +68,7 @@ class Endpoints:
     catalog_uri: str
     prometheus_url: str
     api_url: str
+    consumer_metrics_url: str
 
 
 @dataclass(frozen=True)
@@ -125,18 +131,21 @@ class StackLayout:
     @property
     def endpoints(self) -> Endpoints:
         stack = self.settings.stack
+        host = endpoint_host(self.settings)
+        api_host = host if stack.backend == "external" else self.settings.api.host
         return Endpoints(
-            kafka_bootstrap=f"{HOST}:{stack.kafka_port}",
-            registry_url=f"http://{HOST}:{self.settings.registry.port}",
-            s3_endpoint=f"http://{HOST}:{stack.s3_port}",
+            kafka_bootstrap=f"{host}:{stack.kafka_port}",
+            registry_url=f"http://{host}:{self.settings.registry.port}",
+            s3_endpoint=f"http://{host}:{stack.s3_port}",
             s3_access_key=stack.s3_access_key,
             s3_secret_key=stack.s3_secret_key,
             s3_region=REGION,
             warehouse=f"s3://{stack.warehouse_bucket}/",
             catalog_name=CATALOG_NAME,
             catalog_uri=self.catalog_uri,
-            prometheus_url=f"http://{HOST}:{stack.prometheus_port}",
-            api_url=f"http://{self.settings.api.host}:{self.settings.api.port}",
+            prometheus_url=f"http://{host}:{stack.prometheus_port}",
+            api_url=f"http://{api_host}:{self.settings.api.port}",
+            consumer_metrics_url=f"http://{host}:{self.settings.consumer.metrics_port}/metrics",
         )
 
 

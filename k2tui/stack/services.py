@@ -237,7 +237,7 @@ def local_services(layout: StackLayout) -> list[ServiceSpec]:
         role="Iceberg SQL catalog",
         command=None,
         probe=sql_catalog(endpoints.catalog_name, catalog_properties(layout)),
-        address=_catalog_address(endpoints.catalog_uri),
+        address=catalog_address(endpoints.catalog_uri),
         after=("object-store",),
     )
     specs = [proxy, broker_store, lake_store, registry, broker, catalog]
@@ -339,7 +339,7 @@ def _api(layout: StackLayout) -> ServiceSpec:
     )
 
 
-def _catalog_address(uri: str) -> str:
+def catalog_address(uri: str) -> str:
     """Where the catalog lives, without any password in a PostgreSQL URI."""
     if uri.startswith("sqlite:///"):
         return uri.removeprefix("sqlite:///")

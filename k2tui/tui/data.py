@@ -140,7 +140,7 @@ class LiveSources:
             partitions=self.settings.streams.partitions,
         )
         self.consumer_metrics = ConsumerMetricsReader(
-            f"http://127.0.0.1:{self.settings.consumer.metrics_port}/metrics",
+            stack.layout.endpoints.consumer_metrics_url,
             Prometheus(stack.layout.endpoints.prometheus_url, retries=0),
         )
 

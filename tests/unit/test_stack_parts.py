@@ -198,3 +198,20 @@ async def test_the_catalog_probe_creates_a_missing_sqlite_catalog_then_reads_it_
     database.write_bytes(b"not a database at all" * 100)
     with pytest.raises(NotReady, match=f"Iceberg catalog sqlite:///{database}"):
         await probe(10)
+
+
+def test_only_the_external_backend_reaches_the_services_on_stack_host(tmp_path: Path) -> None:
+    from k2tui.stack.backend import open_stack
+
+    overrides = throwaway_overrides(tmp_path) | {"stack.host": ("10.1.2.3", "test")}
+    settings = resolve_settings(overrides, env={}).settings
+    local = StackLayout(settings).endpoints
+    assert local.kafka_bootstrap.startswith("127.0.0.1:") and local.api_url.startswith("http://127.0.0.1:")
+    external = open_stack(settings, "external")
+    e = external.layout.endpoints
+    assert e.kafka_bootstrap == f"10.1.2.3:{settings.stack.kafka_port}"
+    assert e.registry_url == f"http://10.1.2.3:{settings.registry.port}"
+    assert e.api_url == f"http://10.1.2.3:{settings.api.port}"
+    assert e.consumer_metrics_url == f"http://10.1.2.3:{settings.consumer.metrics_port}/metrics"
+    assert external.specs["binance"].address.startswith("10.1.2.3:")
+    assert all(spec.command is None for spec in external.specs.values())
