@@ -134,6 +134,31 @@ def build_tools_image(engine: PodmanEngine, directory: Path) -> str:
     return TOOLS_IMAGE
 
 
+PROMETHEUS_IMAGE = "localhost/k2test/prometheus:latest"
+"""FROM scratch: this host's Prometheus binary and the shared libraries it loads."""
+
+
+def build_prometheus_image(engine: PodmanEngine, directory: Path) -> str | None:
+    """The host's own Prometheus in an image (None when it is not installed): the upstream image cannot be
+    pulled here, and this runs the same program."""
+    prometheus = shutil.which("prometheus")
+    if prometheus is None:
+        return None
+    context = directory / "prometheus-image"
+    context.mkdir(exist_ok=True)
+    loads = subprocess.run(["ldd", prometheus], capture_output=True, text=True, check=True).stdout
+    libraries = [part for part in loads.split() if part.startswith("/")]
+    files = [Path(prometheus).resolve(), *(Path(library) for library in libraries)]
+    copies = []
+    for n, source in enumerate(files):
+        shutil.copy(source, context / f"f{n}")
+        target = "/usr/bin/prometheus" if n == 0 else str(source)
+        copies.append(f"COPY f{n} {target}")
+    (context / "Dockerfile").write_text("FROM scratch\n" + "\n".join(copies) + "\n")
+    engine.client().images.build(path=str(context), tag=PROMETHEUS_IMAGE, rm=True)
+    return PROMETHEUS_IMAGE
+
+
 def two_service_compose(image: str) -> str:
     """A two-service project on the tools image: a Kafka-protocol broker keeping its log in an S3 store.
 

@@ -10,15 +10,21 @@ is checked against the settings with `docker compose config` (no engine needed f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import http.server
 import json
 import os
+import random
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -47,6 +53,7 @@ from k2tui.stack.supervisor import FaultAction, ServiceState, StackError
 from tests.integration.podman_engine import (
     EngineUnavailable,
     PodmanEngine,
+    build_prometheus_image,
     build_tools_image,
     start_engine,
     two_service_compose,
@@ -115,15 +122,21 @@ def test_the_shipped_compose_file_agrees_with_the_settings(tmp_path: Path) -> No
         "POSTGRES_PASSWORD": "pw",
         "POSTGRES_DB": "lake",
     }
+    # Prometheus and Grafana on the host's network, so the scrape reaches the processes' 127.0.0.1.
     prometheus = services["prometheus"]
-    assert _published(prometheus) == {9090: ("127.0.0.1", 29090)}
-    assert "host.docker.internal=host-gateway" in prometheus["extra_hosts"] or prometheus["extra_hosts"] == [
-        "host.docker.internal:host-gateway"
-    ]
+    assert prometheus["network_mode"] == "host" and not prometheus.get("ports")
+    assert "--web.listen-address=127.0.0.1:29090" in prometheus["command"]
+    assert "127.0.0.1:29090" in " ".join(prometheus["healthcheck"]["test"])
     mounts = {v["target"]: v["source"] for v in prometheus["volumes"] if v["type"] == "bind"}
     assert mounts["/etc/prometheus/prometheus.yml"] == str(tmp_path / PROMETHEUS_CONFIG)
     assert mounts[RULES_IN_CONTAINER] == str(tmp_path / PROMETHEUS_RULES)
-    assert _published(services["grafana"]) == {3000: ("127.0.0.1", 23000)}
+    grafana = services["grafana"]
+    assert grafana["network_mode"] == "host" and not grafana.get("ports")
+    assert grafana["environment"]["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
+    assert grafana["environment"]["GF_SERVER_HTTP_PORT"] == "23000"
+    assert grafana["environment"]["PROMETHEUS_URL"] == "http://127.0.0.1:29090"
+    datasources = (COMPOSE_FILE.parent / "grafana" / "provisioning" / "datasources" / "k2.yaml").read_text()
+    assert "url: ${PROMETHEUS_URL}" in datasources
 
     # What the code's endpoints say, the compose file serves.
     endpoints = layout.endpoints
@@ -147,7 +160,7 @@ def test_the_shipped_defaults_are_the_default_settings(tmp_path: Path) -> None:
         layout, RULES_IN_CONTAINER
     )
     assert (shipped / PROMETHEUS_RULES).read_text() == ALERT_RULES
-    assert "host.docker.internal:19094" in (shipped / PROMETHEUS_CONFIG).read_text()
+    assert "127.0.0.1:19094" in (shipped / PROMETHEUS_CONFIG).read_text()
 
 
 def test_the_grafana_dashboard_charts_metrics_the_consumer_exports() -> None:
@@ -514,3 +527,90 @@ def test_down_removes_the_project_and_nothing_else(project: DockerStack, outside
     for container in outsiders:
         container.reload()
         assert container.status == "running"
+
+
+def test_prometheus_on_the_host_network_scrapes_a_process_that_listens_on_127_0_0_1(
+    engine: PodmanEngine, tmp_path: Path
+) -> None:
+    """As the shipped compose file runs it: a container on the host's network reaches what the pipeline's
+    processes serve on 127.0.0.1, which a container on the project's network could not."""
+    image = build_prometheus_image(engine, tmp_path)
+    if image is None:
+        pytest.skip("Prometheus is not installed here (apt-get install prometheus): its container is not run")
+    with _metrics_server() as metrics_port:
+        web_port = _free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs: [{job_name: host-process, static_configs: "
+            f"[{{targets: ['127.0.0.1:{metrics_port}']}}]}}]\n"
+        )
+        compose_file = tmp_path / "compose.yaml"
+        compose_file.write_text(
+            f"""services:
+  prometheus:
+    image: {image}
+    network_mode: host
+    entrypoint: ["/usr/bin/prometheus", "--config.file=/etc/prometheus.yml", "--storage.tsdb.path=/tmp/tsdb",
+                 "--web.listen-address=127.0.0.1:{web_port}"]
+    volumes: ["{config}:/etc/prometheus.yml:ro"]
+    tmpfs: [/tmp]
+"""
+        )
+        compose = Compose(compose_file, f"k2prom{os.getpid()}", {"DOCKER_HOST": engine.docker_host})
+        compose.run("up", "--detach", "--wait")
+        try:
+            up = _until_scraped(f"http://127.0.0.1:{web_port}", 30)
+        finally:
+            compose.run("down", "--volumes", "--timeout", "2")
+    assert up == {"instance": f"127.0.0.1:{metrics_port}", "job": "host-process"}
+
+
+@contextlib.contextmanager
+def _metrics_server() -> Iterator[int]:
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"k2_probe_total 1\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+def _free_port() -> int:
+    """A port below the ephemeral range, free now."""
+    for port in range(random.randrange(24000, 30000), 32000):
+        with contextlib.closing(socket.socket()) as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError("no free port below 32000")
+
+
+def _until_scraped(prometheus_url: str, within: float) -> dict[str, str]:
+    """The labels of the target whose `up` is 1, once Prometheus has scraped it."""
+    deadline = time.monotonic() + within
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(
+                f"{prometheus_url}/api/v1/query", params={"query": "up == 1"}, timeout=2
+            ).json()
+            results = answer["data"]["result"]
+            if results:
+                return {k: v for k, v in results[0]["metric"].items() if k != "__name__"}
+            last = str(answer)
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            last = str(error)
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never scraped the host process within {within:g} s: {last}")

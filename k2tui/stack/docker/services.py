@@ -13,8 +13,6 @@ from k2tui.stack.services import ServiceSpec, catalog_properties, local_services
 
 HOST_SERVICES = ("consumer", "api", "simulator", "binance", "kraken")
 """The pipeline's processes; everything else the local backend runs is a container here."""
-HOST_FROM_CONTAINERS = "host.docker.internal"
-"""How a container reaches this host (`extra_hosts: host-gateway` in the compose file)."""
 
 
 def host_services(layout: StackLayout) -> list[ServiceSpec]:
@@ -91,11 +89,7 @@ def container_services(layout: StackLayout, names: list[str]) -> list[ServiceSpe
 
 
 def container_prometheus_config(layout: StackLayout, rules_file: str) -> str:
-    """The scrape configuration of the Prometheus container: the host's metrics endpoints, reached from
-    inside the container, and the alert rules at `rules_file` (its path inside the container)."""
-    scraped = [
-        dataclasses.replace(s, metrics_target=s.metrics_target.replace(HOST, HOST_FROM_CONTAINERS))
-        for s in host_services(layout)
-        if s.metrics_target
-    ]
-    return prometheus_config(scraped, Path(rules_file))
+    """The scrape configuration of the Prometheus container: the host's metrics endpoints, which it
+    reaches at 127.0.0.1 from the host's network, and the alert rules at `rules_file` (its path inside
+    the container)."""
+    return prometheus_config([s for s in host_services(layout) if s.metrics_target], Path(rules_file))
