@@ -84,7 +84,7 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         Binding("b", "toggle_stream('binance')", "Binance on/off"),
         Binding("k", "toggle_stream('kraken')", "Kraken on/off"),
         Binding("d", "focus_dlq", "DLQ entries"),
-        # In the help and the command palette, not the footer (it has room for the keys above only).
+        # In the help and the command palette, not the key bar (it has room for the keys above only).
         Binding("r", "last_results", "Last validation results", show=False),
         Binding("l", "switch_streams", "Streams live/simulator", show=False),
         Binding("t", "toggle_theme", "Light/dark theme", show=False),

@@ -289,7 +289,7 @@ async def test_help_lists_the_operator_keys() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        described = {b.key: b.description for b in app.screen.keys}
+        described = dict(app.screen.keys)
         assert described["s"] == "Consumer on/off" and described["f"] == "Faults"
         assert described["h"] == "Heal" and described["v"] == "Validate"
         assert described["r"] == "Last validation results"
