@@ -14,6 +14,7 @@ import httpx
 
 from k2tui.lake.snapshots import SnapshotInfo
 from k2tui.stack.layout import StackLayout
+from k2tui.stack.local_http import local_client
 
 if TYPE_CHECKING:
     from k2tui.lake.query import QueryEngine
@@ -30,13 +31,13 @@ class SnapshotReader:
     def __init__(self, layout: StackLayout) -> None:
         self.layout = layout
         self.api_url = layout.endpoints.api_url
-        self.client = httpx.AsyncClient(base_url=self.api_url, timeout=API_TIMEOUT_S)
         self.engine: QueryEngine | None = None
 
     async def read(self) -> tuple[str, list[SnapshotInfo], int]:
         """(where from, the newest snapshots newest first, how many the table has)."""
         try:
-            response = await self.client.get("/v1/snapshots", params={"limit": str(LATEST)})
+            async with local_client(API_TIMEOUT_S) as client:
+                response = await client.get(f"{self.api_url}/v1/snapshots", params={"limit": str(LATEST)})
         except httpx.ConnectError:
             snapshots = await asyncio.to_thread(self._from_lake)
             newest = sorted(snapshots, key=lambda s: s.time, reverse=True)[:LATEST]
