@@ -14,16 +14,11 @@ from k2tui.config import Settings
 from k2tui.ingest.runner import EXCHANGES, SIMULATED
 from k2tui.ingest.status import StatsPage
 from k2tui.stack.backend import Stack
-from k2tui.stack.layout import endpoint_host
 from k2tui.stack.local_http import local_get
-from k2tui.stack.services import STREAM_SOURCES, stream_service, stream_status_port
+from k2tui.stack.services import STREAM_SOURCES, stats_url, stream_service
 from k2tui.stack.supervisor import FaultAction, StackError
 
 STATS_TIMEOUT_S = 1.0
-
-
-def stats_url(settings: Settings, exchange: str) -> str:
-    return f"http://{endpoint_host(settings)}:{stream_status_port(settings, exchange)}/stats"
 
 
 def decode_stats(body: bytes) -> StatsPage:

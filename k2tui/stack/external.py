@@ -14,15 +14,15 @@ from collections.abc import Iterator
 
 from k2tui.config import Settings
 from k2tui.stack.events import StackEvent
-from k2tui.stack.layout import REGION, StackLayout, endpoint_host
-from k2tui.stack.probes import NotReady, Probe, http_ok, kafka_metadata, s3_bucket, sql_catalog
+from k2tui.stack.layout import REGION, StackLayout
+from k2tui.stack.probes import Probe, http_ok, kafka_metadata, s3_bucket, sql_catalog
 from k2tui.stack.proxy import Mode
 from k2tui.stack.services import (
     STREAM_PORTS,
     ServiceSpec,
     catalog_address,
     catalog_properties,
-    stream_status_port,
+    stats_url,
 )
 from k2tui.stack.supervisor import (
     FaultAction,
@@ -32,9 +32,8 @@ from k2tui.stack.supervisor import (
     StackError,
     StartReport,
     _quiet,
+    probe_state,
 )
-
-PROBE_S = 2.0
 
 
 def external_settings(settings: Settings) -> Settings:
@@ -51,8 +50,7 @@ def external_services(layout: StackLayout) -> list[ServiceSpec]:
         return ServiceSpec(name, role, None, probe, address.removeprefix("http://"), on_demand=on_demand)
 
     lake = s3_bucket(e.s3_endpoint, stack.s3_access_key, stack.s3_secret_key, REGION, stack.warehouse_bucket)
-    host = endpoint_host(layout.settings)
-    stats = {x: f"http://{host}:{stream_status_port(layout.settings, x)}/stats" for x in STREAM_PORTS}
+    stats = {exchange: stats_url(layout.settings, exchange) for exchange in STREAM_PORTS}
     streams = [
         spec(exchange, f"{exchange} stream", http_ok(url), url, on_demand=True)
         for exchange, url in stats.items()
@@ -95,12 +93,7 @@ class ExternalStack:
         return list(await asyncio.gather(*(self._status(spec) for spec in self.specs.values())))
 
     async def _status(self, spec: ServiceSpec) -> ServiceStatus:
-        base = {"name": spec.name, "role": spec.role, "address": spec.address}
-        try:
-            await spec.probe(PROBE_S)
-        except (NotReady, TimeoutError) as error:
-            return ServiceStatus(**base, state=ServiceState.NOT_READY, detail=str(error) or "probe timed out")
-        return ServiceStatus(**base, state=ServiceState.READY)
+        return ServiceStatus(name=spec.name, role=spec.role, address=spec.address, **await probe_state(spec))
 
     def expected_down(self, status: ServiceStatus) -> bool:
         """A stream not running is no fault: streams run on demand."""

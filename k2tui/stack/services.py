@@ -21,6 +21,7 @@ from k2tui.stack.layout import (
     REGION,
     PortClaim,
     StackLayout,
+    endpoint_host,
 )
 from k2tui.stack.probes import Probe, http_ok, kafka_metadata, s3_bucket, sql_catalog
 
@@ -260,6 +261,11 @@ def stream_status_port(settings: Settings, exchange: str) -> int:
     return {"binance": streams.binance_status_port, "kraken": streams.kraken_status_port}[exchange]
 
 
+def stats_url(settings: Settings, exchange: str) -> str:
+    """Where the exchange's stream service serves /stats, for its probe and for whoever reads it."""
+    return f"http://{endpoint_host(settings)}:{stream_status_port(settings, exchange)}/stats"
+
+
 def _simulator(layout: StackLayout) -> ServiceSpec:
     """`k2tui simulate`: both exchanges' protocols for the stream services whose source is the simulator."""
     streams = layout.settings.streams
@@ -296,7 +302,7 @@ def stream_service(layout: StackLayout, exchange: str, source: str | None = None
             *(sys.executable, "-m", "k2tui", "stream", "--exchange", exchange),
             *("--source", source, "--status-port", str(port), *simulator),
         ],
-        probe=http_ok(f"http://{HOST}:{port}/stats"),
+        probe=http_ok(stats_url(settings, exchange)),
         address=f"{HOST}:{port}",
         ports=[PortClaim(port, setting_label(STREAM_PORTS[exchange]))],
         env=settings_as_env(settings),

@@ -39,6 +39,18 @@ from k2tui.stack.registry.server import PortInUseError
 from k2tui.stack.services import ServiceSpec, local_services
 from k2tui.stack.state import ServiceRecord, StackState, locked_state, read_state
 
+PROBE_S = 2.0
+"""How long a status gives each service's probe."""
+
+
+async def probe_state(spec: ServiceSpec) -> dict[str, object]:
+    """A status's state and detail from the service's own protocol: ready, or not ready and why."""
+    try:
+        await spec.probe(PROBE_S)
+    except (NotReady, TimeoutError) as error:
+        return {"state": ServiceState.NOT_READY, "detail": str(error) or "probe timed out"}
+    return {"state": ServiceState.READY}
+
 
 class StackError(RuntimeError):
     """A stack operation failed; the message names the service and what to do."""
@@ -125,7 +137,7 @@ class LocalStack:
         if spec.unavailable:
             return ServiceStatus(**base, state=ServiceState.UNAVAILABLE, detail=spec.unavailable)
         if spec.command is None:
-            return ServiceStatus(**base, **await self._probe_state(spec))
+            return ServiceStatus(**base, **await probe_state(spec))
         entry = state.record(spec.name)
         if entry is None:
             detail = f"on demand: `k2tui restart {spec.name}` starts it" if spec.on_demand else "not started"
@@ -153,14 +165,7 @@ class LocalStack:
             return ServiceStatus(
                 **base, **live, state=ServiceState.PARTITIONED, detail=f"proxy route in {mode} mode"
             )
-        return ServiceStatus(**base, **live, **await self._probe_state(spec))
-
-    async def _probe_state(self, spec: ServiceSpec) -> dict[str, object]:
-        try:
-            await spec.probe(2.0)
-        except (NotReady, TimeoutError) as error:
-            return {"state": ServiceState.NOT_READY, "detail": str(error) or "probe timed out"}
-        return {"state": ServiceState.READY}
+        return ServiceStatus(**base, **live, **await probe_state(spec))
 
     def expected_down(self, status: ServiceStatus) -> bool:
         """Whether `status` is no fault: a service not installed here, or one run on demand and stopped."""

@@ -237,13 +237,11 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         """Every key that works where `?` was pressed (the app's first, then the screen's and the focused
         pane's), including those the key bar has no room for; keys that do the same share a line."""
         mine = [b for b in self.BINDINGS if isinstance(b, Binding)]
-
-        actions = [b.action for b in mine]
+        order = {b.action: n for n, b in enumerate(mine)}
 
         def rank(binding: Binding) -> tuple[int, bool]:
-            if binding.action not in actions:
-                return (len(actions), False)
-            return (actions.index(binding.action), binding not in mine)
+            """The app's keys in their order, its own key before another bound to the same action."""
+            return (order.get(binding.action, len(order)), binding not in mine)
 
         keys: dict[str, list[str]] = {}
         for binding in sorted((a.binding for a in self.screen.active_bindings.values()), key=rank):

@@ -101,12 +101,8 @@ def _full_frame(screen: str) -> bool:
 
 
 def _measure(settings: Settings, run: TuiBenchRun) -> list[BenchRow]:
-    _offer(settings, run.slow_rate)
-    time.sleep(5)  # the streams reach the offered rate and Kafka has something for every pane
-    calm = _first_frames(settings, run.launches)
-    _offer(settings, run.fast_rate)
-    time.sleep(5)
-    busy = _first_frames(settings, run.launches)
+    calm = _first_frames(settings, run.slow_rate, run.launches)
+    busy = _first_frames(settings, run.fast_rate, run.launches)
     session = _cockpit(settings)
     try:
         session.wait_for(_full_frame, 30, "every pane filled")
@@ -122,8 +118,11 @@ def _measure(settings: Settings, run: TuiBenchRun) -> list[BenchRow]:
     return _rows(run, (calm, busy), keys, (fast_carried, fast_cpu), (slow_carried, slow_cpu))
 
 
-def _first_frames(settings: Settings, launches: int) -> list[float]:
-    """Seconds from spawning the cockpit until every pane on screen has its data, per launch."""
+def _first_frames(settings: Settings, rate: float, launches: int) -> list[float]:
+    """Seconds from spawning the cockpit until every pane on screen has its data, per launch, with `rate`
+    trades/s offered."""
+    _offer(settings, rate)
+    time.sleep(5)  # the streams reach the offered rate and Kafka has something for every pane
     frames = []
     for _ in range(launches):
         began = time.monotonic()
@@ -163,6 +162,10 @@ def _q(values: list[float], quantile: float) -> float:
     return float("nan") if value is None else value
 
 
+def _launches_note(rate: float, frames: list[float]) -> str:
+    return f"{rate:,.0f}/s offered; {len(frames)} launches, slowest {max(frames):.2f} s"
+
+
 def _rows(
     run: TuiBenchRun,
     first_frames: tuple[list[float], list[float]],
@@ -180,13 +183,13 @@ def _rows(
             "s",
             FIRST_FRAME_TARGET_S,
             higher_is_better=False,
-            note=f"{run.slow_rate:,.0f}/s offered; {len(calm)} launches, slowest {max(calm):.2f} s",
+            note=_launches_note(run.slow_rate, calm),
         ),
         BenchRow(
             "launch → first full frame, median",
             statistics.median(busy),
             "s",
-            note=f"{run.fast_rate:,.0f}/s offered; {len(busy)} launches, slowest {max(busy):.2f} s",
+            note=_launches_note(run.fast_rate, busy),
         ),
         BenchRow("key → screen updated: p50", _q(keys, 0.50), "ms", note=f"{len(keys)} presses; {fast_note}"),
         BenchRow(

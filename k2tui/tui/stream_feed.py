@@ -21,13 +21,13 @@ from k2tui.ingest.control import (
     decode_stats,
     set_stream_source,
     start_stream,
-    stats_url,
     stop_stream,
 )
 from k2tui.ingest.runner import EXCHANGES, SIMULATED
 from k2tui.ingest.status import ProducerStatus, StreamStatus, TapeTrade
 from k2tui.stack.backend import Stack
 from k2tui.stack.local_http import local_client
+from k2tui.stack.services import stats_url
 
 TAPE_TRADES = 20
 """Newest trades kept for the tape, across both exchanges."""

@@ -85,6 +85,7 @@ async def test_question_mark_shows_the_keys_and_q_quits() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+    assert all(w.is_finished for w in app.running.values())
 
 
 async def test_the_help_lists_the_keys_of_where_it_was_opened() -> None:
@@ -99,7 +100,6 @@ async def test_the_help_lists_the_keys_of_where_it_was_opened() -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         assert ("⏎", "Open entry") in app.screen.keys and ("↓", "Next entry") in app.screen.keys
-    assert all(w.is_finished for w in app.running.values())
 
 
 async def test_panes_redraw_at_most_ten_times_a_second_however_fast_sources_answer(

@@ -62,8 +62,8 @@ class Grid:
         cell at a time."""
         widths = self._natural_widths()
         room = width - GAP * (len(widths) - 1)
-        spare = room - sum(widths)
         natural = sum(widths)
+        spare = room - natural
         if spare > 0 and natural:
             shares = [spare * w // natural for w in widths]
             for i in sorted(range(len(widths)), key=lambda i: -widths[i])[: spare - sum(shares)]:
@@ -105,11 +105,7 @@ class Grid:
             lines = [fitted]
         for line in lines:
             line.end = ""
-            padding = " " * (width - line.cell_len)
-            if column.right:
-                line.pad_left(len(padding))
-            else:
-                line.append(padding)
+            (line.pad_left if column.right else line.pad_right)(width - line.cell_len)
         return lines
 
 
