@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 
 import platformdirs
 
+from k2tui import __version__
+
 CONFIG_FILE_NAME = "k2tui.toml"
 CONFIG_ENV = "K2_CONFIG"
 ENV_PREFIX = "K2_"
@@ -104,6 +106,17 @@ class StackSettings:
         metadata=_help("Compose project of the docker backend; only containers with its label are touched"),
     )
     grafana_port: ClientPort = field(default=13000, metadata=_help("port of Grafana (docker backend)"))
+    pipeline: Literal["host", "containers"] = field(
+        default="host",
+        metadata=_help(
+            "where the docker backend runs the pipeline's processes (consumer, API, streams): on this host,"
+            " or as containers of its compose project from stack.pipeline_image"
+        ),
+    )
+    pipeline_image: str = field(
+        default=f"k2tui:{__version__}",
+        metadata=_help("the pipeline containers' image, from k2tui's Dockerfile (docker build -t IMAGE .)"),
+    )
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=1,
         help="rounds of random faults in the chaos soak test (CI runs the bounded default; raise it to soak)",
     )
+    parser.addoption(
+        "--full-image-build",
+        action="store_true",
+        help="build the Dockerfile on a bare Python image, every dependency from the package index (slow);"
+        " CI builds it on one holding k2tui's dependencies already",
+    )
 
 
 @pytest.fixture

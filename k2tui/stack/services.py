@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from k2tui.config import Settings, setting_label, settings_as_env
 from k2tui.stack import binaries
@@ -42,6 +43,9 @@ class ServiceSpec:
     """The proxy route clients use to reach it, which a partition fault acts on."""
     metrics_target: str | None = None
     """host:port of a Prometheus /metrics endpoint it serves."""
+    health_url: str | None = None
+    """A URL answering 200 once it is ready: its probe, and the health check of its container (docker
+    backend, `stack.pipeline = "containers"`)."""
     unavailable: str | None = None
     """Why it cannot run here (not installed), with how to fix that; the rest of the stack runs."""
     config_files: dict[Path, str] = field(default_factory=dict)
@@ -266,6 +270,11 @@ def stats_url(settings: Settings, exchange: str) -> str:
     return f"http://{endpoint_host(settings)}:{stream_status_port(settings, exchange)}/stats"
 
 
+def _answering(url: str) -> dict[str, Any]:
+    """A service served over HTTP is ready when `url` answers 200: its probe and its health URL."""
+    return {"probe": http_ok(url), "health_url": url}
+
+
 def _simulator(layout: StackLayout) -> ServiceSpec:
     """`k2tui simulate`: both exchanges' protocols for the stream services whose source is the simulator."""
     streams = layout.settings.streams
@@ -277,7 +286,7 @@ def _simulator(layout: StackLayout) -> ServiceSpec:
             *(sys.executable, "-m", "k2tui", "simulate"),
             *("--port", str(port), "--rate", str(streams.sim_rate)),
         ],
-        probe=http_ok(f"http://{HOST}:{port}/control"),
+        **_answering(f"http://{HOST}:{port}/control"),
         address=f"{HOST}:{port}",
         ports=[PortClaim(port, setting_label("streams.simulator_port"))],
         on_demand=not streams.autostart,
@@ -302,7 +311,7 @@ def stream_service(layout: StackLayout, exchange: str, source: str | None = None
             *(sys.executable, "-m", "k2tui", "stream", "--exchange", exchange),
             *("--source", source, "--status-port", str(port), *simulator),
         ],
-        probe=http_ok(stats_url(settings, exchange)),
+        **_answering(stats_url(settings, exchange)),
         address=f"{HOST}:{port}",
         ports=[PortClaim(port, setting_label(STREAM_PORTS[exchange]))],
         env=settings_as_env(settings),
@@ -321,7 +330,7 @@ def _consumer(layout: StackLayout) -> ServiceSpec:
         role=f"Kafka → Iceberg writer, exactly once (group {settings.consumer.group})",
         # A new group starts at the oldest message: the pipeline's writer never skips what is in Kafka.
         command=[sys.executable, "-m", "k2tui", "consume", "--from-beginning", "--metrics-port", str(port)],
-        probe=http_ok(f"http://{HOST}:{port}/metrics"),
+        **_answering(f"http://{HOST}:{port}/metrics"),
         address=f"{HOST}:{port}",
         ports=[PortClaim(port, setting_label("consumer.metrics_port"))],
         env=settings_as_env(settings),
@@ -337,7 +346,7 @@ def _api(layout: StackLayout) -> ServiceSpec:
         name="api",
         role="HTTP query API over market_data.trades_v2 (read-only)",
         command=[sys.executable, "-m", "k2tui", "api", "serve"],
-        probe=http_ok(f"http://{api.host}:{api.port}/health"),
+        **_answering(f"http://{api.host}:{api.port}/health"),
         address=f"{api.host}:{api.port}",
         ports=[PortClaim(api.port, setting_label("api.port"))],
         env=settings_as_env(layout.settings),

@@ -6,6 +6,7 @@ import pytest
 from k2tui.lake.catalog import open_catalog
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.supervisor import LocalStack
+from tests.integration.podman_engine import EngineUnavailable, PodmanEngine, start_engine
 from tests.integration.registry_process import RegistryProcess
 
 
@@ -13,6 +14,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration/" in str(item.path):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanEngine]:
+    """A Docker Engine API (Podman) for the docker backend's tests; they skip, saying why, without one."""
+    try:
+        running = start_engine(tmp_path_factory.mktemp("podman"))
+    except EngineUnavailable as error:
+        pytest.skip(f"the Docker API cannot run here, so the docker backend is not tested: {error}")
+    running.run_health_checks()
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -13,11 +13,18 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
+import sysconfig
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from k2tui.stack import binaries
 
@@ -157,6 +164,142 @@ def build_prometheus_image(engine: PodmanEngine, directory: Path) -> str | None:
     (context / "Dockerfile").write_text("FROM scratch\n" + "\n".join(copies) + "\n")
     engine.client().images.build(path=str(context), tag=PROMETHEUS_IMAGE, rm=True)
     return PROMETHEUS_IMAGE
+
+
+PYTHON_IMAGE = "localhost/k2test/python:3.11"
+"""A stand-in for python:3.11-slim-bookworm, which cannot be pulled here: this host's Python 3.11 with
+pip, and the Debian packages the slim image carries, from this host's own Debian."""
+PYTHON_DEPS_IMAGE = "localhost/k2test/python-deps:3.11"
+"""The stand-in with k2tui's dependencies installed already, so that building the Dockerfile on it
+installs only k2tui itself: the bounded build the suite runs (the full one resolves everything from PyPI)."""
+SLIM_PACKAGES = [
+    "libc6",
+    "libgcc-s1",
+    "libstdc++6",
+    "zlib1g",
+    "libssl3",
+    "libffi8",
+    "libsqlite3-0",
+    "liblzma5",
+    "libbz2-1.0",
+    "libncursesw6",
+    "libtinfo6",
+    "libreadline8",
+    "libuuid1",
+    "libexpat1",
+    "dash",
+    "coreutils",
+    "libacl1",
+    "libattr1",
+    "libgmp10",
+    "libselinux1",
+    "libpcre2-8-0",
+]
+_NOT_IN_SLIM = ("/site-packages/", "/test/", "/idlelib/", "/tkinter/", "/config-3.11", "__pycache__")
+
+
+def build_python_image(engine: PodmanEngine, directory: Path, *, with_dependencies: bool = False) -> str:
+    """The stand-in base image (`with_dependencies`: and k2tui's), imported from a root filesystem archive."""
+    prefix = Path(sys.base_prefix)
+    python = prefix / "bin" / f"python{sysconfig.get_python_version()}"
+    links = {"usr/local/bin/python": python, "usr/local/bin/python3": python, "bin/sh": "dash"}
+    site = f"{python.relative_to('/').parent.parent}/lib/python{sysconfig.get_python_version()}/site-packages"
+    # name in the image → file on this host; dpkg lists some files twice (/lib and /usr/lib)
+    found = [*_slim_libraries(), *_stdlib(prefix)]
+    members = {_name(path): path for path in found if _name(path) not in links}
+    for project in ["pip", *(_dependencies("k2tui") if with_dependencies else ())]:
+        dist = metadata.distribution(project)
+        for file in dist.files or ():
+            if ".." not in file.parts and "__pycache__" not in file.parts:
+                members[f"{site}/{file}"] = Path(str(dist.locate_file(file)))
+    # Every folder readable by any user (the image runs as one), which a folder left implicit is not.
+    parents = {str(parent) for name in [*members, *links] for parent in Path(name).parents} - {"."}
+    folders = {"tmp": 0o1777} | dict.fromkeys(sorted(parents), 0o755)
+    archive = directory / "python-rootfs.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, mode in folders.items():
+            tar.addfile(_entry(name, tarfile.DIRTYPE, mode=mode))
+        for name, path in members.items():
+            tar.add(path, arcname=name, recursive=False)
+        for name, target in links.items():
+            tar.addfile(_entry(name, tarfile.SYMTYPE, linkname=str(target)))
+    tag = PYTHON_DEPS_IMAGE if with_dependencies else PYTHON_IMAGE
+    # pip puts console scripts beside the interpreter, as the slim image's does in /usr/local/bin.
+    path = f"ENV PATH={python.parent}:/usr/local/bin:/usr/bin:/bin"
+    done = engine.podman("import", "--change", path, str(archive), tag)
+    if done.returncode != 0:
+        raise RuntimeError(f"podman import failed: {done.stderr.strip()}")
+    return tag
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def build_pipeline_image(engine: PodmanEngine, base: str, tag: str) -> str:
+    """k2tui's own Dockerfile built on `base`, pip reaching its index as it does on this host (through the
+    host's network, trusting the host's certificate authorities)."""
+    certificates = os.environ.get("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")
+    built = engine.podman(
+        *("build", "--network", "host", "--volume", "/etc/ssl/certs:/etc/ssl/certs:ro"),
+        *("--build-arg", f"PYTHON_IMAGE={base}", "--build-arg", f"PIP_CERT={certificates}"),
+        *(f"--build-arg={name}={os.environ[name]}" for name in PIP_VARIABLES if name in os.environ),
+        *("--tag", tag, str(PROJECT_ROOT)),
+        timeout=900,
+    )
+    if built.returncode != 0:
+        raise RuntimeError(f"building the Dockerfile failed: {built.stderr.strip()[-2000:]}")
+    return tag
+
+
+PIP_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+
+
+def _name(path: Path) -> str:
+    return str(path).lstrip("/")
+
+
+def _slim_libraries() -> list[Path]:
+    listed = subprocess.run(["dpkg", "-L", *SLIM_PACKAGES], capture_output=True, text=True, check=True)
+    return [
+        Path(line)
+        for line in listed.stdout.splitlines()
+        if not line.startswith("/usr/share/") and os.path.lexists(line) and not Path(line).is_dir()
+    ]
+
+
+def _stdlib(prefix: Path) -> list[Path]:
+    return [
+        path
+        for path in prefix.rglob("*")
+        if not path.is_dir() and not any(part in str(path) for part in _NOT_IN_SLIM)
+    ]
+
+
+def _dependencies(project: str) -> set[str]:
+    """Every distribution `project` needs at run time, through its dependencies' own (extras included)."""
+    needed: set[str] = set()
+    wanted = [(project, frozenset[str]())]
+    while wanted:
+        name, extras = wanted.pop()
+        for line in metadata.distribution(name).requires or ():
+            requirement = Requirement(line)
+            marker = requirement.marker
+            environments = [{"extra": extra} for extra in extras] or [{"extra": ""}]
+            if marker is not None and not any(marker.evaluate(env) for env in environments):
+                continue
+            key = canonicalize_name(requirement.name)
+            if key not in needed or requirement.extras:
+                needed.add(key)
+                wanted.append((key, frozenset(requirement.extras)))
+    return needed
+
+
+def _entry(name: str, kind: bytes, **fields: object) -> tarfile.TarInfo:
+    entry = tarfile.TarInfo(name)
+    entry.type = kind
+    for field_name, value in fields.items():
+        setattr(entry, field_name, value)
+    return entry
 
 
 def two_service_compose(image: str) -> str:

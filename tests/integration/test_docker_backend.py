@@ -51,11 +51,9 @@ from k2tui.stack.proxy import Mode
 from k2tui.stack.services import ALERT_RULES
 from k2tui.stack.supervisor import FaultAction, ServiceState, StackError
 from tests.integration.podman_engine import (
-    EngineUnavailable,
     PodmanEngine,
     build_prometheus_image,
     build_tools_image,
-    start_engine,
     two_service_compose,
 )
 from tests.integration.stack_fixture import throwaway_settings
@@ -182,17 +180,6 @@ def test_the_grafana_dashboard_charts_metrics_the_consumer_exports() -> None:
 
 
 # ---- a real engine ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanEngine]:
-    try:
-        running = start_engine(tmp_path_factory.mktemp("podman"))
-    except EngineUnavailable as error:
-        pytest.skip(f"the Docker API cannot run here, so the docker backend is not tested: {error}")
-    running.run_health_checks()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,14 +3,16 @@ containers belong to the project, the catalog URI it needs, and choosing a backe
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from k2tui import __version__
 from k2tui.cli import cli
-from k2tui.config import load_settings
+from k2tui.config import SettingsError, load_settings
 from k2tui.stack.backend import open_stack
 from k2tui.stack.docker.compose import DEFAULT_CATALOG_URI, catalog_database, compose_env
 from k2tui.stack.docker.containers import (
@@ -21,7 +23,11 @@ from k2tui.stack.docker.containers import (
     event_from_engine,
     read_state,
 )
+from k2tui.stack.docker.pipeline import container_command, pipeline_compose
+from k2tui.stack.docker.services import pipeline_services
 from k2tui.stack.docker.stack import DockerStack
+from k2tui.stack.layout import StackLayout
+from k2tui.stack.services import local_services
 from k2tui.stack.supervisor import LocalStack, ServiceState, StackError
 
 
@@ -172,12 +178,17 @@ def test_only_containers_carrying_the_project_label_are_found() -> None:
         project.get("loose")
 
 
-def test_the_catalog_must_be_postgresql_on_this_host() -> None:
-    assert catalog_database(DEFAULT_CATALOG_URI).port == 15432
+def test_the_catalog_is_postgresql_on_this_host_or_a_sqlite_file() -> None:
+    default = catalog_database(DEFAULT_CATALOG_URI)
+    assert default is not None and default.port == 15432
     parsed = catalog_database("postgresql://ice%40berg:p%2Fw@localhost:5433/lake")
+    assert parsed is not None
     assert (parsed.user, parsed.password, parsed.database, parsed.port) == ("ice@berg", "p/w", "lake", 5433)
-    with pytest.raises(StackError, match=r"stack\.catalog_uri"):
-        catalog_database("sqlite:////tmp/k2.sqlite3")
+    assert catalog_database("sqlite:////tmp/k2.sqlite3") is None
+    with pytest.raises(
+        StackError, match=r"stack\.catalog_uri .* must be empty, .* not 'postgresql://k2:pw@db\."
+    ):
+        catalog_database("postgresql://k2:pw@db.example:5432/k2")
 
 
 def test_compose_gets_the_settings_ports_and_keys(tmp_path: Path) -> None:
@@ -206,3 +217,37 @@ def test_status_without_an_engine_is_one_sentence_and_exit_code_1(tmp_path: Path
     assert result.exit_code == 1
     assert "cannot reach the Docker engine" in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_pipeline_containers_run_the_host_commands_settings_and_health_urls(tmp_path: Path) -> None:
+    settings = load_settings(env={"K2_HOME": str(tmp_path), "K2_STACK_PIPELINE": "containers"})
+    layout = StackLayout(settings)
+    specs = pipeline_services(layout)
+    compose = pipeline_compose(layout, specs, "k2tui:test", others=["broker", "registry"])["services"]
+    assert list(compose) == [spec.name for spec in specs]
+    for spec in specs:
+        service = compose[spec.name]
+        assert ["python", "-m", "k2tui", *service["command"]] == ["python", "-m", "k2tui", *spec.command[3:]]
+        assert spec.command[:3] == [sys.executable, "-m", "k2tui"]
+        assert service["environment"] == spec.env and service["network_mode"] == "host"
+        assert service["healthcheck"]["test"][-1] == spec.health_url
+        assert " " not in service["healthcheck"]["test"][-2]
+        assert service["volumes"] == [f"{tmp_path}:{tmp_path}"]
+    assert compose["consumer"]["depends_on"] == {
+        "broker": {"condition": "service_healthy"},
+        "registry": {"condition": "service_healthy"},
+    }  # the catalog is not a service of this project: nothing to wait on
+    assert compose["consumer"]["environment"]["K2_HOME"] == str(tmp_path)
+
+
+def test_only_k2tui_commands_become_containers(tmp_path: Path) -> None:
+    layout = StackLayout(load_settings(env={"K2_HOME": str(tmp_path)}))
+    broker = next(spec for spec in local_services(layout) if spec.name == "broker")
+    with pytest.raises(ValueError, match="broker does not run k2tui"):
+        container_command(broker)
+
+
+def test_the_pipeline_in_containers_is_a_setting_checked_like_the_others() -> None:
+    with pytest.raises(SettingsError, match=r"stack\.pipeline"):
+        load_settings(env={"K2_STACK_PIPELINE": "kubernetes"})
+    assert load_settings().stack.pipeline_image == f"k2tui:{__version__}"

@@ -39,14 +39,17 @@ class CatalogDatabase:
     port: int
 
 
-def catalog_database(uri: str) -> CatalogDatabase:
-    """The parts of a postgresql:// catalog URI the container needs; any other URI is a settings error."""
+def catalog_database(uri: str) -> CatalogDatabase | None:
+    """The parts of a postgresql:// catalog URI the container needs; None for a SQLite file, which every
+    process reaches under k2tui's home (the pipeline's containers mount it); any other URI is an error."""
     parts = urlsplit(uri)
+    if parts.scheme == "sqlite":
+        return None
     if not parts.scheme.startswith("postgresql") or parts.hostname not in ("127.0.0.1", "localhost"):
         raise StackError(
-            f"the docker backend's catalog is its PostgreSQL container, so "
-            f"{setting_label('stack.catalog_uri')} must be empty or "
-            f"postgresql+psycopg://USER:PASSWORD@127.0.0.1:PORT/DB, not {uri!r}"
+            f"the docker backend keeps the catalog in its PostgreSQL container or a SQLite file, so "
+            f"{setting_label('stack.catalog_uri')} must be empty, "
+            f"postgresql+psycopg://USER:PASSWORD@127.0.0.1:PORT/DB or sqlite:///PATH, not {uri!r}"
         )
     return CatalogDatabase(
         user=unquote(parts.username or "postgres"),
@@ -67,10 +70,16 @@ def compose_env(settings: Settings, config_dir: Path) -> dict[str, str]:
         "S3_PORT": str(stack.s3_port),
         "S3_ACCESS_KEY": stack.s3_access_key,
         "S3_SECRET_KEY": stack.s3_secret_key,
-        "CATALOG_PORT": str(catalog.port),
-        "CATALOG_USER": catalog.user,
-        "CATALOG_PASSWORD": catalog.password,
-        "CATALOG_DB": catalog.database,
+        **(
+            {}
+            if catalog is None
+            else {
+                "CATALOG_PORT": str(catalog.port),
+                "CATALOG_USER": catalog.user,
+                "CATALOG_PASSWORD": catalog.password,
+                "CATALOG_DB": catalog.database,
+            }
+        ),
         "PROMETHEUS_PORT": str(stack.prometheus_port),
         "PROMETHEUS_CONFIG": str(config_dir / PROMETHEUS_CONFIG),
         "PROMETHEUS_RULES": str(config_dir / PROMETHEUS_RULES),
@@ -102,10 +111,13 @@ class Compose:
     file: Path
     project: str
     env: dict[str, str]
+    overlays: tuple[Path, ...] = ()
+    """Further compose files merged over `file` (the pipeline's containers)."""
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run a compose command on the project; StackError with compose's own words when it fails."""
-        command = [*compose_command(), "--file", str(self.file), "--project-name", self.project, *args]
+        files = [part for file in (self.file, *self.overlays) for part in ("--file", str(file))]
+        command = [*compose_command(), *files, "--project-name", self.project, *args]
         try:
             done = subprocess.run(
                 command,

@@ -9,15 +9,26 @@ from pathlib import Path
 from k2tui.stack.docker.compose import catalog_database
 from k2tui.stack.layout import HOST, REGION, StackLayout
 from k2tui.stack.probes import http_ok, kafka_metadata, s3_bucket, sql_catalog
-from k2tui.stack.services import ServiceSpec, catalog_properties, local_services, prometheus_config
+from k2tui.stack.services import (
+    ServiceSpec,
+    catalog_address,
+    catalog_properties,
+    local_services,
+    prometheus_config,
+)
 
 HOST_SERVICES = ("consumer", "api", "simulator", "binance", "kraken")
 """The pipeline's processes; everything else the local backend runs is a container here."""
 
 
+def pipeline_services(layout: StackLayout) -> list[ServiceSpec]:
+    """The pipeline's processes as the local backend runs them."""
+    return [s for s in local_services(layout) if s.name in HOST_SERVICES]
+
+
 def host_services(layout: StackLayout) -> list[ServiceSpec]:
     """The pipeline's processes, waiting only on each other: the containers are ready before they start."""
-    specs = [s for s in local_services(layout) if s.name in HOST_SERVICES]
+    specs = pipeline_services(layout)
     names = {s.name for s in specs}
     return [dataclasses.replace(s, after=tuple(a for a in s.after if a in names)) for s in specs]
 
@@ -62,10 +73,12 @@ def container_services(layout: StackLayout, names: list[str]) -> list[ServiceSpe
         ),
         "catalog": ServiceSpec(
             name="catalog",
-            role=f"PostgreSQL holding the Iceberg SQL catalog (database {catalog.database})",
+            role=f"PostgreSQL holding the Iceberg SQL catalog (database {catalog.database})"
+            if catalog
+            else "PostgreSQL, unused: the Iceberg SQL catalog is the SQLite file of stack.catalog_uri",
             command=None,
             probe=sql_catalog(endpoints.catalog_name, catalog_properties(layout)),
-            address=f"{HOST}:{catalog.port}",
+            address=f"{HOST}:{catalog.port}" if catalog else catalog_address(endpoints.catalog_uri),
         ),
         "prometheus": ServiceSpec(
             name="prometheus",

@@ -1,6 +1,7 @@
 """The docker backend: the stack's services as containers of one Compose project, on upstream images,
 brought up with Compose and watched and faulted through the Docker API; the pipeline's own processes
-(consumer, API, streams) run on this host under the local supervisor.
+(consumer, API, streams) run on this host under the local supervisor, or, with `stack.pipeline =
+"containers"`, as containers of the same project from the image k2tui's Dockerfile builds.
 
 It answers the same calls as `LocalStack`, so the CLI, the validation suite and the cockpit use it
 unchanged. Only containers carrying the project's label are ever acted on.
@@ -27,7 +28,13 @@ from k2tui.stack.docker.compose import (
     tail,
 )
 from k2tui.stack.docker.containers import ContainerFacts, EventFeed, ProjectContainers, read_state
-from k2tui.stack.docker.services import container_prometheus_config, container_services, host_services
+from k2tui.stack.docker.pipeline import PIPELINE_FILE, write_pipeline_compose
+from k2tui.stack.docker.services import (
+    container_prometheus_config,
+    container_services,
+    host_services,
+    pipeline_services,
+)
 from k2tui.stack.events import StackEvent
 from k2tui.stack.layout import REGION, StackLayout
 from k2tui.stack.probes import NotReady, s3_client, wait_ready
@@ -66,15 +73,29 @@ class DockerStack:
         compose_file: Path = COMPOSE_FILE,
         processes: list[ServiceSpec] | None = None,
     ) -> None:
-        """`processes`: the pipeline's processes run on this host (default: consumer, API, streams)."""
+        """`processes`: the pipeline's processes run on this host (default: consumer, API, streams, unless
+        stack.pipeline puts them in containers)."""
         settings = docker_settings(settings)
         self.layout = StackLayout(settings)
         self.config_dir = self.layout.home / "stack" / "docker"
-        self.compose = Compose(
-            compose_file, settings.stack.compose_project, compose_env(settings, self.config_dir)
+        in_containers = settings.stack.pipeline == "containers"
+        self.pipeline = {spec.name: spec for spec in pipeline_services(self.layout)} if in_containers else {}
+        """The pipeline's processes run as containers of the project, by name."""
+        base = Compose(compose_file, settings.stack.compose_project, compose_env(settings, self.config_dir))
+        if self.pipeline:
+            self._base_services = base.services()
+            self._write_pipeline()
+        self.compose = dataclasses.replace(
+            base, overlays=(self.config_dir / PIPELINE_FILE,) if self.pipeline else ()
         )
-        self.host = LocalStack(settings, host_services(self.layout) if processes is None else processes)
+        if processes is None:
+            processes = [] if in_containers else host_services(self.layout)
+        self.host = LocalStack(settings, processes)
         self._feed: EventFeed | None = None
+
+    def _write_pipeline(self) -> None:
+        image = self.layout.settings.stack.pipeline_image
+        write_pipeline_compose(self.layout, self.pipeline.values(), image, self._base_services)
 
     # ---- what the stack is made of -------------------------------------------------------------
 
@@ -97,7 +118,8 @@ class DockerStack:
 
     @cached_property
     def container_specs(self) -> dict[str, ServiceSpec]:
-        return {spec.name: spec for spec in container_services(self.layout, self.container_names)}
+        specs = {spec.name: spec for spec in container_services(self.layout, self.container_names)}
+        return specs | self.pipeline
 
     @property
     def specs(self) -> dict[str, ServiceSpec]:
@@ -142,7 +164,14 @@ class DockerStack:
     def expected_down(self, status: ServiceStatus) -> bool:
         if self._is_host(status.name):
             return self.host.expected_down(status)
-        return status.state is ServiceState.UNAVAILABLE
+        return status.state is ServiceState.UNAVAILABLE or (
+            self._on_demand(status.name) and _stopped_on_purpose(status)
+        )
+
+    def _on_demand(self, name: str) -> bool:
+        """A pipeline container that runs when someone starts it (the stream services, the simulator)."""
+        spec = self.pipeline.get(name)
+        return spec is not None and spec.on_demand
 
     def last_log_lines(self, name: str, count: int = 15) -> list[str]:
         if self._is_host(name):
@@ -174,21 +203,23 @@ class DockerStack:
         started = time.monotonic()
         before = {s.name for s in self.status() if s.state is ServiceState.READY}
         self._write_prometheus_config()
-        timeout = self.layout.settings.stack.ready_timeout * max(1, len(self.container_names))
+        if self.pipeline:
+            self._check_pipeline_image()
+        names = [name for name in self.container_names if not self._on_demand(name)]
         progress("compose", f"project {self.compose.project}: up, waiting for every health check")
-        wait = ("--wait", "--wait-timeout", str(int(timeout)))
-        said = self.compose.run("up", "--detach", *wait, timeout=timeout + 60).stderr
+        said = self._compose_up(*names)
         # Some engines (Podman) let compose exit 0 although an image could not be pulled: check.
-        down = [s for s in self._container_statuses() if s.state is not ServiceState.READY]
+        statuses = [s for s in self._container_statuses() if s.name in names]
+        down = [s for s in statuses if s.state is not ServiceState.READY]
         if down:
             states = ", ".join(f"{s.name} ({s.state.value})" for s in down)
             raise StackError(
                 f"docker compose up left services not ready: {states}\ncompose said:\n{tail(said)}"
             )
         self._ensure_bucket()
-        asyncio.run(self._probe_all(progress))
+        asyncio.run(self._probe_all(progress, names))
         containers_s = time.monotonic() - started
-        ready = dict.fromkeys(self.container_names, containers_s)
+        ready = dict.fromkeys(names, containers_s)
         host = self.host.up(progress)
         ready |= {name: containers_s + ready_s for name, ready_s in host.ready_after_s.items()}
         return StartReport(
@@ -196,6 +227,26 @@ class DockerStack:
             sorted(before | set(host.already_running)),
             time.monotonic() - started,
         )
+
+    def _compose_up(self, *names: str, recreate: bool = False) -> str:
+        """`docker compose up` of `names` (and what they wait on) until every health check passes; what
+        compose said."""
+        timeout = self.layout.settings.stack.ready_timeout * max(1, len(names))
+        wait = ("--wait", "--wait-timeout", str(int(timeout)))
+        again = ("--force-recreate", "--no-deps") if recreate else ()
+        return self.compose.run("up", "--detach", *wait, *again, *names, timeout=timeout + 60).stderr
+
+    def _check_pipeline_image(self) -> None:
+        import docker
+
+        image = self.layout.settings.stack.pipeline_image
+        try:
+            self.project.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise StackError(
+                f"the pipeline's image {image} is not built; build it in k2tui's source tree with "
+                f'`docker build -t {image} .` (or set stack.pipeline = "host")'
+            ) from None
 
     def _write_prometheus_config(self) -> None:
         self.config_dir.mkdir(parents=True, exist_ok=True)
@@ -222,7 +273,7 @@ class DockerStack:
         finally:
             client.close()
 
-    async def _probe_all(self, progress: Progress) -> None:
+    async def _probe_all(self, progress: Progress, names: list[str]) -> None:
         within = self.layout.settings.stack.ready_timeout
 
         async def probe(spec: ServiceSpec) -> None:
@@ -232,7 +283,7 @@ class DockerStack:
                 raise StackError(f"{spec.name} is up but does not answer from this host: {error}") from error
             progress(spec.name, "ready")
 
-        await asyncio.gather(*(probe(self.specs[name]) for name in self.container_names))
+        await asyncio.gather(*(probe(self.specs[name]) for name in names))
 
     def down(self, *, purge: bool = False) -> list[str]:
         """Stop the pipeline's processes, then remove the project's containers (`purge`: and volumes)."""
@@ -246,9 +297,22 @@ class DockerStack:
         if self._is_host(name):
             self.host.restart(name, progress, spec=spec)
             return
+        if spec is not None and name in self.pipeline:
+            self._recreate(name, spec, progress)
+            return
         if spec is not None:
             raise StackError(f"{name} is a container: its command is the compose file's")
         self._engine(self._container(name).restart)
+        self._wait_ready(name, progress)
+
+    def _recreate(self, name: str, spec: ServiceSpec, progress: Progress) -> None:
+        """A pipeline container again, running `spec` (a stream service switched to another source)."""
+        self.pipeline[name] = spec
+        self._write_pipeline()
+        waits_on = [other for other in spec.after if other in self.pipeline]
+        if waits_on:
+            self._compose_up(*waits_on)
+        self._compose_up(name, recreate=True)
         self._wait_ready(name, progress)
 
     def _wait_ready(self, name: str, progress: Progress) -> None:
@@ -285,6 +349,8 @@ class DockerStack:
         """Inject or heal one fault on a container of the project (or a pipeline process on this host)."""
         if self._is_host(name):
             return self.host.fault(name, action, mode=mode, delay_ms=delay_ms, progress=progress)
+        if name in self.pipeline and action in (FaultAction.START, FaultAction.PARTITION):
+            return self._pipeline_fault(name, action, progress)
         container = self._container(name)
         if action is FaultAction.PARTITION:
             if mode is not Mode.BLACKHOLE:
@@ -308,6 +374,16 @@ class DockerStack:
         }[action]
         self._engine(done[0])
         return f"{name} ({container.name}) {done[1]}"
+
+    def _pipeline_fault(self, name: str, action: FaultAction, progress: Progress) -> str:
+        if action is FaultAction.PARTITION:
+            raise StackError(
+                f"{name} runs on the host's network, so it cannot be taken off the project's; partition "
+                f"what it talks to instead (`k2tui fault broker partition --backend docker`)"
+            )
+        self._compose_up(name)  # creates an on-demand container the first time, and what it waits on
+        self._wait_ready(name, progress)
+        return f"{name} is running and ready"
 
     def _heal(self, name: str, container: Any, progress: Progress) -> str:
         facts = ContainerFacts.from_inspect(container.attrs)
@@ -333,3 +409,10 @@ class DockerStack:
             return call(*args, **kwargs)
         except docker.errors.APIError as error:
             raise StackError(f"the Docker engine refused: {error.explanation or error}") from error
+
+
+def _stopped_on_purpose(status: ServiceStatus) -> bool:
+    """Never started, or stopped (SIGTERM: exit 0, or 143 from a process that did not handle it)."""
+    return status.state is ServiceState.STOPPED or (
+        status.state is ServiceState.EXITED and status.exit_code in (0, 143)
+    )
