@@ -58,6 +58,7 @@ def pipeline(
     )
     compose_file = directory / "compose.yaml"
     compose_file.write_text("services: {}\n")
+    streams = dataclasses.replace(settings.streams, source="sim", sim_rate=100.0)
     stack_settings = dataclasses.replace(
         settings.stack,
         compose_project=f"k2pipe{os.getpid()}",
@@ -65,7 +66,7 @@ def pipeline(
         pipeline_image=image,
         catalog_uri=services.layout.endpoints.catalog_uri,
     )
-    settings = dataclasses.replace(settings, stack=stack_settings)
+    settings = dataclasses.replace(settings, stack=stack_settings, streams=streams)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DOCKER_HOST", engine.docker_host)
         services.up()
@@ -110,16 +111,15 @@ def test_the_pipeline_runs_in_containers_of_the_image_and_writes_every_trade_onc
 
     assert "started" in start_stream(pipeline, "binance")  # its container, and the simulator's it waits on
     assert pipeline.project.get("simulator").status == "running"
-    settings = pipeline.layout.settings
-    stats = f"http://127.0.0.1:{settings.streams.binance_status_port}/stats"
-    asyncio.run(until(lambda: httpx.get(stats, timeout=2).json()["streams"][0]["trades"] > 300, 60, "trades"))
-
+    # The consumer killed while trades flow into Kafka, and healed: it goes on from where the lake says.
     assert "killed (SIGKILL)" in pipeline.fault("consumer", FaultAction.KILL)
     killed = {s.name: s for s in pipeline.status()}["consumer"]
     assert killed.state is ServiceState.EXITED and killed.exit_code == 137
     assert pipeline.fault("consumer", FaultAction.HEAL) == "consumer: started"
     with pytest.raises(StackError, match="runs on the host's network"):
         pipeline.fault("consumer", FaultAction.PARTITION)
+    stats = f"http://127.0.0.1:{pipeline.layout.settings.streams.binance_status_port}/stats"
+    asyncio.run(until(lambda: httpx.get(stats, timeout=2).json()["streams"][0]["trades"] > 300, 60, "trades"))
 
     assert stop_stream(pipeline, "binance") == "binance: stopped"
     stopped = {s.name: s for s in pipeline.status()}["binance"]
