@@ -31,13 +31,17 @@ from k2tui.stack.ports import find_free_port
 from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import FaultAction, LocalStack
 from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
-from tests.integration.stack_fixture import k2tui_env, run_k2tui
+from tests.integration.stack_fixture import k2tui_env
 
 PARTITIONS = 3
 
 
 @pytest.fixture
 def topic(stack: LocalStack) -> str:
+    return _new_topic(stack)
+
+
+def _new_topic(stack: LocalStack) -> str:
     name = f"test.recovery.{uuid.uuid4().hex[:8]}"
     asyncio.run(ensure_topics(stack.layout.endpoints.kafka_bootstrap, [name], PARTITIONS))
     return name
@@ -61,43 +65,61 @@ async def _ids_in_kafka(stack: LocalStack, topic: str) -> Counter[str]:
     return ids
 
 
-@pytest.mark.parametrize(
-    ("point", "rows_after_crash", "kafka_commit_after_crash"),
-    [
-        (CrashPoint.BEFORE_APPEND, 100, 100),
-        (CrashPoint.AFTER_APPEND, 200, 100),  # Iceberg is ahead of Kafka: a restart must not write again
-        (CrashPoint.AFTER_COMMIT, 200, 200),
-    ],
-)
+CRASHES = {
+    CrashPoint.BEFORE_APPEND: (100, 100),
+    CrashPoint.AFTER_APPEND: (200, 100),  # Iceberg is ahead of Kafka: a restart must not write again
+    CrashPoint.AFTER_COMMIT: (200, 200),
+}
+"""Crash point → (rows in the lake, offsets committed to Kafka) after a SIGKILL in the second flush."""
+
+
 def test_sigkill_at_each_step_of_a_flush_loses_and_doubles_nothing(
-    stack: LocalStack,
-    stack_env: dict[str, str],
-    topic: str,
-    point: CrashPoint,
-    rows_after_crash: int,
-    kafka_commit_after_crash: int,
+    stack: LocalStack, stack_env: dict[str, str]
 ) -> None:
-    trades = list(sample_trades(300, seed=500 + list(CrashPoint).index(point)))
-    asyncio.run(produce(stack, topic, trades))
-    group = f"g-{topic}"
-    common = ("consume", "--topics", topic, "--group", group, "--from-beginning", "--batch-size", "100")
+    """The three crash points side by side, each with a topic and a group of its own (they share only
+    the table, which concurrent writers are made for): the waits of the three runs overlap."""
+    topics = {point: _new_topic(stack) for point in CRASHES}
+    trades = {point: list(sample_trades(300, seed=500 + n)) for n, point in enumerate(CRASHES)}
+    for point, topic in topics.items():
+        asyncio.run(produce(stack, topic, trades[point]))
 
-    crashed = run_k2tui(stack_env, *common, "--crash-at", f"{point.value}:2")
-    assert crashed.returncode == -signal.SIGKILL, crashed.stdout + crashed.stderr
+    def consume(point: CrashPoint, *args: str) -> subprocess.Popen[str]:
+        topic = topics[point]
+        common = ("--topics", topic, "--group", f"g-{topic}", "--from-beginning", "--batch-size", "100")
+        return _k2tui(stack_env, "consume", *common, *args)
+
+    crashed = {point: consume(point, "--crash-at", f"{point.value}:2") for point in CRASHES}
     table = open_trades_table(stack.layout)
-    assert sum(ids_in_lake(table, trades).values()) == rows_after_crash
-    assert sum(committed_offsets(table, group).values()) == rows_after_crash
-    assert _kafka_committed(stack, topic, group) == kafka_commit_after_crash
+    for point, (rows, kafka_commit) in CRASHES.items():
+        output, _ = crashed[point].communicate(timeout=180)
+        assert crashed[point].returncode == -signal.SIGKILL, (point, output)
+        group = f"g-{topics[point]}"
+        assert sum(ids_in_lake(table, trades[point]).values()) == rows, point
+        assert sum(committed_offsets(table, group).values()) == rows, point
+        assert _kafka_committed(stack, topics[point], group) == kafka_commit, point
 
-    restarted = run_k2tui(stack_env, *common, "--max-messages", str(300 - rows_after_crash))
-    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-    assert f"Messages written: {300 - rows_after_crash}" in restarted.stdout
+    restarted = {
+        point: consume(point, "--max-messages", str(300 - rows)) for point, (rows, _) in CRASHES.items()
+    }
+    for point, (rows, _) in CRASHES.items():
+        output, _ = restarted[point].communicate(timeout=180)
+        assert restarted[point].returncode == 0, (point, output)
+        assert f"Messages written: {300 - rows}" in output, (point, output)
+        in_lake = ids_in_lake(table, trades[point])
+        in_kafka = asyncio.run(_ids_in_kafka(stack, topics[point]))
+        assert in_lake == in_kafka == Counter(t.message_id for t in trades[point]), point  # each once in both
+        assert sum(committed_offsets(table, f"g-{topics[point]}").values()) == 300, point
+        assert _kafka_committed(stack, topics[point], f"g-{topics[point]}") == 300, point
 
-    in_lake = ids_in_lake(table, trades)
-    in_kafka = asyncio.run(_ids_in_kafka(stack, topic))
-    assert in_lake == in_kafka == Counter(t.message_id for t in trades)  # each exactly once in both
-    assert sum(committed_offsets(table, group).values()) == 300
-    assert _kafka_committed(stack, topic, group) == 300
+
+def _k2tui(stack_env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "k2tui", *args],
+        env=k2tui_env(stack_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _kafka_committed(stack: LocalStack, topic: str, group: str) -> int:
@@ -122,23 +144,10 @@ def test_sigterm_writes_the_partial_batch_leaves_the_group_and_exits_within_ten_
 ) -> None:
     trades = list(sample_trades(250, seed=510))
     port = find_free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "k2tui", "consume", "--topics", topic, "--group", f"g-{topic}"),
-            *(
-                "--from-beginning",
-                "--batch-size",
-                "1000",
-                "--flush-interval",
-                "600",
-                "--metrics-port",
-                str(port),
-            ),
-        ],
-        env=k2tui_env(stack_env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    process = _k2tui(
+        stack_env,
+        *("consume", "--topics", topic, "--group", f"g-{topic}", "--from-beginning"),
+        *("--batch-size", "1000", "--flush-interval", "600", "--metrics-port", str(port)),
     )
     try:
         asyncio.run(produce(stack, topic, trades))
