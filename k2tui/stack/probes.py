@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -13,13 +12,10 @@ from typing import Any
 import httpx
 
 from k2tui.stack.local_http import local_client
+from k2tui.stack.s3_signature import signed_headers
 
 Probe = Callable[[float], Awaitable[None]]
 """Awaits readiness once, giving up after `within` seconds; raises NotReady with the reason when not ready."""
-
-
-S3_PROBE_TIMEOUT_S = 2.0
-"""Connect and read timeout of the object-store probe's client; each probe is also bounded by its caller."""
 
 
 class NotReady(Exception):
@@ -81,28 +77,20 @@ def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, time
 
 
 def s3_bucket(endpoint: str, access_key: str, secret_key: str, region: str, bucket: str) -> Probe:
-    """The store answers ListBuckets and holds `bucket`.
-
-    The probe keeps one client: building a botocore client loads its service model (about 100 ms of
-    CPU), which a status refresh every second cannot afford. Clients are thread-safe.
-    """
-
-    @functools.cache
-    def client() -> Any:
-        return s3_client(endpoint, access_key, secret_key, region, S3_PROBE_TIMEOUT_S)
-
-    def check() -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            names = {b["Name"] for b in client().list_buckets().get("Buckets", [])}
-        except (BotoCoreError, ClientError) as error:
-            raise NotReady(f"S3 ListBuckets at {endpoint}: {error}") from error
-        if bucket not in names:
-            raise NotReady(f"S3 at {endpoint} has no bucket {bucket!r} yet")
+    """The store answers a signed HEAD of `bucket` with 200 (404: no such bucket yet)."""
+    url = f"{endpoint.rstrip('/')}/{bucket}"
 
     async def probe(within: float) -> None:
-        await asyncio.wait_for(asyncio.to_thread(check), within + 1)
+        headers = signed_headers("HEAD", url, access_key, secret_key, region)
+        try:
+            async with local_client(within) as client:
+                response = await client.head(url, headers=headers)
+        except httpx.HTTPError as error:
+            raise NotReady(f"S3 HEAD {url}: {type(error).__name__}: {error}".rstrip(": ")) from error
+        if response.status_code == 404:
+            raise NotReady(f"S3 at {endpoint} has no bucket {bucket!r} yet")
+        if response.status_code != 200:
+            raise NotReady(f"S3 HEAD {url} answered {response.status_code}")
 
     return probe
 
