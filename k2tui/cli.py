@@ -23,8 +23,8 @@ from k2tui.config import Resolution, SettingsError, parse_assignment, resolve_se
 from k2tui.stack.backend import BACKENDS, Stack, open_stack
 from k2tui.stack.binaries import MissingBinaryError
 from k2tui.stack.layout import StackLayout
+from k2tui.stack.ports import PortInUseError, bind_socket
 from k2tui.stack.proxy import Mode
-from k2tui.stack.registry.server import PortInUseError, bind_socket
 from k2tui.stack.supervisor import FaultAction, ServiceState, StackError
 from k2tui.validate.fault_names import SCENARIOS as FAULT_SCENARIOS
 

@@ -11,7 +11,7 @@ from k2tui.config import Settings, setting_label
 from k2tui.lake.catalog import LakeUnavailableError, open_trades_table
 from k2tui.lake.query import QueryEngine
 from k2tui.stack.layout import StackLayout
-from k2tui.stack.registry.server import bind_socket
+from k2tui.stack.ports import bind_socket
 
 
 def serve_api(settings: Settings) -> None:

@@ -24,15 +24,11 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
 from k2tui.ingest.dlq import DeadLetterQueue
+from k2tui.ingest.topics import TOPICS
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import Exchange, TradeV2
 from k2tui.model.wire import AvroEncoder
 from k2tui.stack.registry.client import RegistryClient, RegistryRequestError, RegistryUnavailableError
-
-TOPICS: dict[Exchange, str] = {
-    Exchange.BINANCE: "market.crypto.trades.binance",
-    Exchange.KRAKEN: "market.crypto.trades.kraken",
-}
 
 
 async def ensure_topics(

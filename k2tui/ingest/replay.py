@@ -39,7 +39,8 @@ from k2tui.ingest.dlq import (
     replay_lock,
 )
 from k2tui.ingest.kraken import KrakenV1Protocol, KrakenV2Protocol
-from k2tui.ingest.producer import TOPICS, ensure_topics, subject_for
+from k2tui.ingest.producer import ensure_topics, subject_for
+from k2tui.ingest.topics import TOPICS
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate

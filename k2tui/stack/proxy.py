@@ -20,12 +20,12 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route as HttpRoute
+if TYPE_CHECKING:  # the web stack loads only in the proxy's own process, not where `Mode` is read
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
 
 HOST = "127.0.0.1"
 CHUNK = 256 * 1024
@@ -122,6 +122,10 @@ class ProxyRoute:
 
 
 def control_app(routes: dict[str, ProxyRoute]) -> Starlette:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route as HttpRoute
+
     async def list_routes(_: Request) -> JSONResponse:
         return JSONResponse([route.describe() for route in routes.values()])
 
@@ -154,6 +158,8 @@ def parse_route(text: str) -> ProxyRoute:
 
 
 async def serve(routes: list[ProxyRoute], control_port: int) -> None:
+    import uvicorn
+
     servers = [await asyncio.start_server(r.handle, HOST, r.listen_port) for r in routes]
     for route in routes:
         print(f"route {route.name}: {HOST}:{route.listen_port} -> {HOST}:{route.target_port}", flush=True)

@@ -23,7 +23,7 @@ from k2tui.config import Settings
 from k2tui.stack.events import StackEvent
 from k2tui.stack.layout import HOST, StackLayout
 from k2tui.stack.local_http import local_get
-from k2tui.stack.ports import port_is_free
+from k2tui.stack.ports import PortInUseError, port_is_free
 from k2tui.stack.probes import NotReady, wait_ready
 from k2tui.stack.process import (
     ExitStatus,
@@ -35,7 +35,6 @@ from k2tui.stack.process import (
     terminate,
 )
 from k2tui.stack.proxy import Mode
-from k2tui.stack.registry.server import PortInUseError
 from k2tui.stack.services import ServiceSpec, local_services
 from k2tui.stack.state import ServiceRecord, StackState, locked_state, read_state
 

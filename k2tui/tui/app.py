@@ -134,8 +134,8 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         self.main = MainScreen(clock)
 
     async def on_mount(self) -> None:
+        self.refresh_sources()  # the first answers are on their way while the screen is built
         await self.push_screen(self.main)
-        self.refresh_sources()
         self.set_interval(self.refresh_s, self.refresh_sources)
         self.set_interval(REDRAW_S, self.redraw)
         if self.start_tour:
@@ -211,13 +211,13 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
             self.log_event(f"{name}: first refresh")
         self.seen.add(name)
         if self.heap_to_settle and self.seen.issuperset(self.fetchers):
-            self._settle_heap()
+            self.heap_to_settle = False
+            self.call_after_refresh(self._settle_heap)  # once the full frame is on screen
 
     def _settle_heap(self) -> None:
         """Once every source has answered, and so imported what it imports lazily, take what the process
         holds out of the collector's sight, and collect less often. Left as they were, the libraries'
         millions of objects made each full collection a 300 ms freeze of the screen every few seconds."""
-        self.heap_to_settle = False
         gc.collect()
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLDS)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from k2tui.config import Settings
 from k2tui.ingest.dlq import dlq_dir
-from k2tui.ingest.producer import TOPICS
+from k2tui.ingest.topics import TOPICS
 from k2tui.stack.backend import Stack, open_stack
 from k2tui.stack.layout import Endpoints, StackLayout
 from k2tui.stack.supervisor import FaultAction, ServiceState, ServiceStatus

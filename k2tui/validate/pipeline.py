@@ -30,7 +30,7 @@ from pyiceberg.table import Table
 
 from k2tui.consume.consumer import IcebergConsumer
 from k2tui.ingest.dlq import DeadLetter, DeadLetterQueue, collect_dead_letters
-from k2tui.ingest.producer import TOPICS, ensure_topics, subject_for
+from k2tui.ingest.producer import ensure_topics, subject_for
 from k2tui.ingest.runner import (
     SIMULATED,
     StreamPlan,
@@ -42,6 +42,7 @@ from k2tui.ingest.runner import (
 )
 from k2tui.ingest.simulator.server import fixtures_dir, load_malformed
 from k2tui.ingest.stats import percentile
+from k2tui.ingest.topics import TOPICS
 from k2tui.lake.catalog import ensure_trades_table, open_catalog, open_trades_table
 from k2tui.model.schema import trade_v2_schema_text
 from k2tui.model.trade import Exchange, TradeV2

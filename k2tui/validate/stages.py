@@ -22,7 +22,7 @@ from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, In
 from pyiceberg.table import Table
 
 from k2tui.consume.writer import committed_offsets, snapshot_offsets
-from k2tui.ingest.producer import TOPICS
+from k2tui.ingest.topics import TOPICS
 from k2tui.lake.filters import TradeFilter
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from k2tui.ingest.producer import TOPICS, ensure_topics
+from k2tui.ingest.producer import ensure_topics
+from k2tui.ingest.topics import TOPICS
 from k2tui.lake.catalog import open_trades_table
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import Exchange

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from k2tui.consume.consumer import IcebergConsumer
 from k2tui.ingest.dlq import DeadLetterError, DeadLetterQueue, collect_dead_letters, read_replays
-from k2tui.ingest.producer import TOPICS, TradeProducer, ensure_topics
+from k2tui.ingest.producer import TradeProducer, ensure_topics
 from k2tui.ingest.replay import ReplayStatus, replay_dead_letters
+from k2tui.ingest.topics import TOPICS
 from k2tui.model.samples import sample_trades
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import Exchange, TradeV2

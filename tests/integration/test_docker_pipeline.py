@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from k2tui.ingest.control import start_stream, stop_stream
-from k2tui.ingest.producer import TOPICS
+from k2tui.ingest.topics import TOPICS
 from k2tui.lake.catalog import ensure_trades_table, open_catalog, open_trades_table
 from k2tui.model.trade import Exchange
 from k2tui.stack.docker.pipeline import PIPELINE_FILE

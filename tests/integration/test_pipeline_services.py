@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from k2tui.ingest.producer import TOPICS
+from k2tui.ingest.topics import TOPICS
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import Exchange
 from k2tui.stack.supervisor import LocalStack

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from k2tui.ingest.control import read_stats, set_stream_source, start_stream, stop_stream
-from k2tui.ingest.producer import TOPICS
 from k2tui.ingest.runner import SIMULATED
+from k2tui.ingest.topics import TOPICS
 from k2tui.model.trade import Exchange
 from k2tui.stack.layout import HOST
 from k2tui.stack.ports import find_free_port

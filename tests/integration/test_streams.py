@@ -11,8 +11,9 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 
 from k2tui.ingest.dlq import DeadLetterQueue, read_dead_letters
-from k2tui.ingest.producer import TOPICS, TradeProducer
+from k2tui.ingest.producer import TradeProducer
 from k2tui.ingest.runner import SIMULATED, StreamRun, dlq_dir, protocol_for, simulator_running
+from k2tui.ingest.topics import TOPICS
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import validate
 from k2tui.stack.supervisor import LocalStack

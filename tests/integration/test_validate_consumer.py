@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from pyiceberg.expressions import In
 
 from k2tui.ingest.dlq import append_line
-from k2tui.ingest.producer import TOPICS
+from k2tui.ingest.topics import TOPICS
 from k2tui.lake.catalog import open_trades_table
 from k2tui.model.trade import Exchange
 from k2tui.stack.supervisor import FaultAction, LocalStack, ServiceState

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from k2tui.ingest.dlq import collect_dead_letters
-from k2tui.ingest.producer import TOPICS
+from k2tui.ingest.topics import TOPICS
 from k2tui.lake.catalog import open_trades_table
 from k2tui.model.samples import sample_trades
 from k2tui.model.trade import Exchange
