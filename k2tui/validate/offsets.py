@@ -7,7 +7,6 @@ fetch reports as its high watermark.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Collection, Sequence
 
@@ -79,26 +78,7 @@ async def group_offsets(
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        return await _committed(admin, group, partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=list(partitions))
     finally:
         await admin.close()
-
-
-async def ends_and_committed(
-    bootstrap: str, topics: Sequence[str], group: str
-) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-    """`log_ends` and the group's `group_offsets` together: the admin client connects while the log ends
-    are read, so the cockpit's first Kafka frame waits on one chain of round trips, not two."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        _, ends = await asyncio.gather(admin.start(), log_ends(bootstrap, topics))
-        return ends, (await _committed(admin, group, list(ends)) if ends else {})
-    finally:
-        await admin.close()
-
-
-async def _committed(
-    admin: AIOKafkaAdminClient, group: str, partitions: Collection[TopicPartition]
-) -> dict[TopicPartition, int]:
-    committed = await admin.list_consumer_group_offsets(group, partitions=list(partitions))
     return {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
