@@ -16,10 +16,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="rounds of random faults in the chaos soak test (CI runs the bounded default; raise it to soak)",
     )
     parser.addoption(
+        "--pipeline-containers",
+        action="store_true",
+        help="build the Dockerfile and run the pipeline as containers on Podman (about a minute); CI checks"
+        " the generated compose file with docker-compose config",
+    )
+    parser.addoption(
         "--full-image-build",
         action="store_true",
-        help="build the Dockerfile on a bare Python image, every dependency from the package index (slow);"
-        " CI builds it on one holding k2tui's dependencies already",
+        help="with --pipeline-containers: build on a bare Python image, every dependency from the index",
     )
 
 

@@ -1,11 +1,12 @@
 """The pipeline's processes as containers (`stack.pipeline = "containers"`), from k2tui's own Dockerfile.
 
-The image is built from the Dockerfile on a stand-in for python:3.11-slim that already holds k2tui's
-dependencies (the full build, resolving every dependency from PyPI, runs with --full-image-build). The
-broker, registry, object store and catalog run on this host as the local backend runs them, since their
-upstream images cannot be pulled here; the docker backend then runs the consumer, the simulator and a
-stream service as containers of its compose project, reaching those services at 127.0.0.1 exactly as
-its processes on the host would.
+Every run checks the generated compose file as Compose reads it. With --pipeline-containers (about a
+minute, so not in the suite's fifteen): the image is built from the Dockerfile on a stand-in for
+python:3.11-slim that already holds k2tui's dependencies (--full-image-build: on a bare one, every
+dependency from the package index); the broker, registry, object store and catalog run on this host as
+the local backend runs them, since their upstream images cannot be pulled here; and the docker backend
+runs the consumer, the API, the simulator and a stream service as containers of its compose project,
+reaching those services at 127.0.0.1 as its processes on the host would.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import os
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,18 +39,50 @@ from tests.integration.stack_fixture import throwaway_settings
 PIPELINE_IMAGE = "localhost/k2test/k2tui:pipeline"
 
 
+def test_the_generated_compose_file_runs_the_image_on_the_host_network_with_the_home_mounted(
+    tmp_path: Path,
+) -> None:
+    settings, _ = throwaway_settings(tmp_path / "home")
+    stack_settings = dataclasses.replace(settings.stack, pipeline="containers", pipeline_image="k2tui:test")
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text("services:\n  broker:\n    image: apache/kafka:3.9.1\n")
+    stack = DockerStack(dataclasses.replace(settings, stack=stack_settings), compose_file=compose_file)
+    assert (stack.config_dir / PIPELINE_FILE).is_file()
+    services = stack.compose.config()[
+        "services"
+    ]  # the generated file merged over the base, as compose reads it
+    assert set(services) == {"broker", *HOST_SERVICES}
+    consumer = services["consumer"]
+    assert (consumer["image"], consumer["network_mode"], consumer["command"][0]) == (
+        "k2tui:test",
+        "host",
+        "consume",
+    )
+    home = str(stack.layout.home)
+    assert [(v["source"], v["target"]) for v in consumer["volumes"]] == [(home, home)]
+    assert set(consumer["depends_on"]) == {"broker"}  # what the base file has of what it waits on
+    assert set(services["binance"]["depends_on"]) == {"broker", "simulator"}
+    assert consumer["environment"]["K2_CONSUMER_METRICS_PORT"] == str(settings.consumer.metrics_port)
+
+
 @pytest.fixture(scope="module")
-def image(
-    engine: PodmanEngine, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> str:
-    full = bool(request.config.getoption("--full-image-build"))
+def containers_wanted(request: pytest.FixtureRequest) -> bool:
+    """Skips (before any engine starts) unless --pipeline-containers; whether --full-image-build."""
+    if not request.config.getoption("--pipeline-containers"):
+        pytest.skip("the pipeline's containers run with --pipeline-containers (about a minute)")
+    return bool(request.config.getoption("--full-image-build"))
+
+
+@pytest.fixture(scope="module")
+def image(containers_wanted: bool, engine: PodmanEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
+    full = containers_wanted
     base = build_python_image(engine, tmp_path_factory.mktemp("python-image"), with_dependencies=not full)
     return build_pipeline_image(engine, base, PIPELINE_IMAGE)
 
 
 @pytest.fixture(scope="module")
 def pipeline(
-    engine: PodmanEngine, image: str, tmp_path_factory: pytest.TempPathFactory
+    image: str, engine: PodmanEngine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DockerStack]:
     """The services on this host, and the docker backend about to run the pipeline as containers."""
     directory = tmp_path_factory.mktemp("pipeline")
@@ -83,16 +117,6 @@ def pipeline(
 def test_the_pipeline_runs_in_containers_of_the_image_and_writes_every_trade_once(
     pipeline: DockerStack,
 ) -> None:
-    assert (pipeline.config_dir / PIPELINE_FILE).is_file()
-    consumer = pipeline.compose.config()["services"]["consumer"]  # the generated file, as compose reads it
-    assert (consumer["image"], consumer["network_mode"], consumer["command"][0]) == (
-        image_of(pipeline),
-        "host",
-        "consume",
-    )
-    home = str(pipeline.layout.home)
-    assert [(v["source"], v["target"]) for v in consumer["volumes"]] == [(home, home)]
-
     report = pipeline.up()
     assert set(report.ready_after_s) == {"consumer", "api"}  # the streams and the simulator run on demand
     states = {s.name: s for s in pipeline.status()}
@@ -146,7 +170,3 @@ def test_without_the_image_up_says_how_to_build_it(pipeline: DockerStack) -> Non
         StackError, match=r"image localhost/k2test/not-built:0 is not built; .*docker build -t"
     ):
         stack.up()
-
-
-def image_of(stack: DockerStack) -> str:
-    return stack.layout.settings.stack.pipeline_image
