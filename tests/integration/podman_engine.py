@@ -233,6 +233,8 @@ def build_python_image(engine: PodmanEngine, directory: Path, *, with_dependenci
 
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PIP_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
+"""This host's pip index settings, handed to the image's build when set."""
 
 
 def build_pipeline_image(engine: PodmanEngine, base: str, tag: str) -> str:
@@ -249,9 +251,6 @@ def build_pipeline_image(engine: PodmanEngine, base: str, tag: str) -> str:
     if built.returncode != 0:
         raise RuntimeError(f"building the Dockerfile failed: {built.stderr.strip()[-2000:]}")
     return tag
-
-
-PIP_VARIABLES = ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
 
 
 def _name(path: Path) -> str:

@@ -25,7 +25,6 @@ from k2tui.ingest.control import start_stream, stop_stream
 from k2tui.ingest.topics import TOPICS
 from k2tui.lake.catalog import ensure_trades_table, open_catalog, open_trades_table
 from k2tui.model.trade import Exchange
-from k2tui.stack.docker.pipeline import PIPELINE_FILE
 from k2tui.stack.docker.services import HOST_SERVICES
 from k2tui.stack.docker.stack import DockerStack
 from k2tui.stack.services import local_services
@@ -47,7 +46,7 @@ def test_the_generated_compose_file_runs_the_image_on_the_host_network_with_the_
     compose_file = tmp_path / "compose.yaml"
     compose_file.write_text("services:\n  broker:\n    image: apache/kafka:3.9.1\n")
     stack = DockerStack(dataclasses.replace(settings, stack=stack_settings), compose_file=compose_file)
-    assert (stack.config_dir / PIPELINE_FILE).is_file()
+    assert stack.pipeline_file.is_file()
     services = stack.compose.config()[
         "services"
     ]  # the generated file merged over the base, as compose reads it

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Collection, Iterable
+from pathlib import Path
 from typing import Any
 
 from k2tui.stack.layout import StackLayout
@@ -66,8 +67,7 @@ def pipeline_compose(
 
 
 def write_pipeline_compose(
-    layout: StackLayout, specs: Iterable[ServiceSpec], image: str, others: Collection[str]
+    path: Path, layout: StackLayout, specs: Iterable[ServiceSpec], image: str, others: Collection[str]
 ) -> None:
-    path = layout.home / "stack" / "docker" / PIPELINE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(pipeline_compose(layout, specs, image, others), indent=2))

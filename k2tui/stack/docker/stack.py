@@ -81,13 +81,12 @@ class DockerStack:
         in_containers = settings.stack.pipeline == "containers"
         self.pipeline = {spec.name: spec for spec in pipeline_services(self.layout)} if in_containers else {}
         """The pipeline's processes run as containers of the project, by name."""
+        self.pipeline_file = self.config_dir / PIPELINE_FILE
         base = Compose(compose_file, settings.stack.compose_project, compose_env(settings, self.config_dir))
         if self.pipeline:
             self._base_services = base.services()
             self._write_pipeline()
-        self.compose = dataclasses.replace(
-            base, overlays=(self.config_dir / PIPELINE_FILE,) if self.pipeline else ()
-        )
+        self.compose = dataclasses.replace(base, overlays=(self.pipeline_file,) if self.pipeline else ())
         if processes is None:
             processes = [] if in_containers else host_services(self.layout)
         self.host = LocalStack(settings, processes)
@@ -95,7 +94,9 @@ class DockerStack:
 
     def _write_pipeline(self) -> None:
         image = self.layout.settings.stack.pipeline_image
-        write_pipeline_compose(self.layout, self.pipeline.values(), image, self._base_services)
+        write_pipeline_compose(
+            self.pipeline_file, self.layout, self.pipeline.values(), image, self._base_services
+        )
 
     # ---- what the stack is made of -------------------------------------------------------------
 
@@ -118,12 +119,11 @@ class DockerStack:
 
     @cached_property
     def container_specs(self) -> dict[str, ServiceSpec]:
-        specs = {spec.name: spec for spec in container_services(self.layout, self.container_names)}
-        return specs | self.pipeline
+        return {spec.name: spec for spec in container_services(self.layout, self.container_names)}
 
     @property
     def specs(self) -> dict[str, ServiceSpec]:
-        return self.container_specs | self.host.specs
+        return self.container_specs | self.pipeline | self.host.specs
 
     def _is_host(self, name: str) -> bool:
         return name in self.host.specs
