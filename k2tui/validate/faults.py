@@ -34,15 +34,18 @@ from k2tui.validate.fault_names import SCENARIOS, SOAK_FAULTS
 from k2tui.validate.offsets import group_offsets, log_ends
 from k2tui.validate.procedure import Procedure, Step, StepContext
 from k2tui.validate.stages import lake_ids, read_kafka, wait_written
-from k2tui.validate.traffic import Traffic
+from k2tui.validate.traffic import FIRST_ACK_WITHIN_S, Traffic
 
 PIPELINE_SERVICES = ("proxy", "broker", "registry", "object-store", "catalog", "consumer")
 WATCH_INTERVAL_S = 0.5
 GRACE_MARGIN_S = 3.0
 """Beyond consumer.shutdown_timeout, for the interpreter to exit after the consumer let go."""
 SETTLE_S = 1.0
-BREAKER_WAIT_S = 45.0
 """After injecting, before judging what moves: a commit already in flight may still land."""
+BREAKER_WAIT_S = 45.0
+"""How long a fault that must open a breaker is held at most, waiting for it to open."""
+STEP_MARGIN_S = 60.0
+"""Beyond a step's own waits: injecting, healing, reading Kafka and the lake for the proof."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,16 @@ class FaultsOptions:
     def fault(self, name: str) -> Fault:
         return {**FAULTS, **self.extra_faults}[name]
 
+    def scenario_limit(self) -> float:
+        """The longest a scenario may take: every wait in it at its bound, and a margin for the rest."""
+        waits = FIRST_ACK_WITHIN_S + self.warmup + self.hold + BREAKER_WAIT_S + self.settle
+        return waits + 2 * self.recovery_limit + STEP_MARGIN_S
+
+    def soak_limit(self) -> float:
+        """The longest the soak may take, likewise: each round at its longest, then the proof."""
+        round_s = self.soak_gap[1] + self.soak_hold[1] + self.recovery_limit + STEP_MARGIN_S
+        return FIRST_ACK_WITHIN_S + self.soak_rounds * round_s + self.recovery_limit + STEP_MARGIN_S
+
 
 @dataclass
 class _Observed:
@@ -262,7 +275,7 @@ def faults_procedure(env: ValidationEnv, options: FaultsOptions) -> Procedure:
         async def body(context: StepContext) -> list[CheckResult]:
             return await run_scenario(env, fault, options, context)
 
-        return Step(name, fault.title, body, stage=Stage.RECOVERY)
+        return Step(name, fault.title, body, stage=Stage.RECOVERY, limit=options.scenario_limit())
 
     async def soak(context: StepContext) -> list[CheckResult]:
         return await run_soak(env, options, context)
@@ -273,7 +286,8 @@ def faults_procedure(env: ValidationEnv, options: FaultsOptions) -> Procedure:
     steps = [Step("services", "Services running", ready, stage=Stage.STACK, required=True)]
     steps += [scenario(name) for name in options.scenarios]
     if options.soak_rounds > 0:
-        steps.append(Step("soak", f"Chaos soak: {options.soak_rounds} rounds of random faults", soak))
+        title = f"Chaos soak: {options.soak_rounds} rounds of random faults"
+        steps.append(Step("soak", title, soak, limit=options.soak_limit()))
     steps.append(Step("healed", "Stack healed", heal_all, stage=Stage.STACK, always=True))
     return Procedure("faults", "Fault recovery: nothing lost, nothing doubled", tuple(steps))
 

@@ -70,8 +70,11 @@ class StepContext:
         self._procedure = procedure
         self._index = index
         self._total = total
+        self.last_detail = ""
+        """What the step last said it was doing: where it was when it ran out of time."""
 
     def progress(self, detail: str, fraction: float | None = None) -> None:
+        self.last_detail = detail
         self._sink(StepProgress(self._procedure, self._index, self._total, detail, fraction))
 
 
@@ -88,6 +91,9 @@ class Step:
     """When it fails, the steps after it cannot mean anything and are skipped."""
     always: bool = False
     """Runs even after a required step failed or the run was cancelled (clean-up)."""
+    limit: float | None = None
+    """Seconds the step may take: past it, it is stopped and fails saying where it was, and the
+    procedure goes on, so one stuck wait cannot hold the whole run (and its clean-up) forever."""
 
 
 @dataclass(frozen=True)
@@ -162,10 +168,18 @@ async def _run_step(procedure: Procedure, step: Step, index: int, sink: Progress
     total = len(procedure.steps)
     sink(StepStarted(procedure.name, index, total, step.title))
     began = time.monotonic()
+    context = StepContext(sink, procedure.name, index, total)
+    limit = asyncio.timeout(step.limit)
     try:
-        results = await step.body(StepContext(sink, procedure.name, index, total))
+        async with limit:
+            results = await step.body(context)
     except Exception as error:
-        results = [_crashed(procedure, step, error)]
+        out_of_time = limit.expired()
+        results = [
+            _timed_out(procedure, step, context.last_detail)
+            if out_of_time
+            else _crashed(procedure, step, error)
+        ]
     return StepReport(step.id, step.title, time.monotonic() - began, tuple(results))
 
 
@@ -177,6 +191,17 @@ def _crashed(procedure: Procedure, step: Step, error: Exception) -> CheckResult:
         CheckStatus.FAIL,
         f"the step stopped with {type(error).__name__}: {error}",
         evidence=[line.rstrip() for chunk in lines[-3:] for line in chunk.splitlines()],
+        stage=step.stage,
+    )
+
+
+def _timed_out(procedure: Procedure, step: Step, where: str) -> CheckResult:
+    return CheckResult(
+        f"{procedure.name}.{step.id}",
+        step.title,
+        CheckStatus.FAIL,
+        f"the step did not finish within its {step.limit:g} s and was stopped"
+        + (f"; it was at: {where}" if where else ""),
         stage=step.stage,
     )
 

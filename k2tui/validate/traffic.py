@@ -21,6 +21,8 @@ from k2tui.model.trade import TradeV2
 
 EXCHANGES = ("binance", "kraken")
 PRODUCER_DLQ_SOURCE = "producer"
+FIRST_ACK_WITHIN_S = 30.0
+"""How long Kafka may take to acknowledge the first trades before starting counts as failed."""
 
 
 class Traffic:
@@ -42,7 +44,7 @@ class Traffic:
     def buffered(self) -> int:
         return self._producer.buffered
 
-    async def start(self, *, within: float = 30.0, wait_for_kafka: bool = True) -> None:
+    async def start(self, *, within: float = FIRST_ACK_WITHIN_S, wait_for_kafka: bool = True) -> None:
         """Start, and (unless told not to wait) return once Kafka has acknowledged the first trades."""
         plan = await plan_sources(self.settings, EXCHANGES, source="sim", fallback=False)
         self._task = asyncio.create_task(

@@ -82,6 +82,34 @@ async def test_a_step_that_raises_is_a_failed_check_naming_the_error() -> None:
     assert result.detail == "the step stopped with ConnectionRefusedError: broker at 127.0.0.1:19092 refused"
 
 
+async def test_a_step_past_its_limit_fails_saying_where_it_was_and_the_rest_still_runs() -> None:
+    async def stuck(context: StepContext) -> list[CheckResult]:
+        context.progress("waiting for the lake to catch up", 0.8)
+        await asyncio.sleep(3600)
+        return []
+
+    async def own_timeout(context: StepContext) -> list[CheckResult]:
+        raise TimeoutError("the broker reported no log end")
+
+    procedure = Procedure(
+        "p",
+        "P",
+        (
+            Step("stuck", "Stuck", stuck, limit=0.05),
+            Step("slow", "Slow", own_timeout, limit=60),
+            _step("after", CheckStatus.PASS),
+        ),
+    )
+    stuck_result, own, after = (await run_procedure(procedure)).results
+    assert stuck_result.status is CheckStatus.FAIL
+    assert stuck_result.detail == (
+        "the step did not finish within its 0.05 s and was stopped; "
+        "it was at: waiting for the lake to catch up"
+    )
+    assert own.detail == "the step stopped with TimeoutError: the broker reported no log end"
+    assert after.status is CheckStatus.PASS
+
+
 async def test_a_cancelled_run_still_runs_its_clean_up_steps() -> None:
     restored = asyncio.Event()
 
