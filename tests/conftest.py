@@ -7,6 +7,8 @@ from k2tui.lake.catalog import ensure_trades_table, open_catalog
 from k2tui.stack.supervisor import LocalStack
 from tests.integration.stack_fixture import throwaway_settings
 
+pytest_plugins = ["tests.hang_report"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -333,7 +333,7 @@ async def run_scenario(
         )
     context.progress(f"{fault.title}: waiting for the lake to catch up", 0.8)
     return [
-        *await prove_exactly_once(env, table, prefix, starts, traffic, options.recovery_limit),
+        *await prove_exactly_once(env, table, prefix, starts, traffic, options.recovery_limit, context),
         judge_recovery(prefix, fault.title, recovery, options.recovery_limit, observed.notes),
         *judge_while_faulted(prefix, fault, observed),
         *observed.injection,
@@ -397,10 +397,13 @@ async def prove_exactly_once(
     starts: Mapping[TopicPartition, int],
     traffic: Sequence[Traffic],
     limit: float,
+    context: StepContext,
 ) -> list[CheckResult]:
     """Every trade the traffic took reached Kafka (or the DLQ, said so), and Kafka's window the lake, once."""
     bootstrap = env.endpoints.kafka_bootstrap
+    context.progress("proof: reading Kafka's log ends")
     ends = await log_ends(bootstrap, env.topics)
+    context.progress("proof: waiting for the lake to record those offsets")
     caught_up = f"the lake recorded the group's offsets up to the log end ({sum(ends.values())} across "
     try:
         await wait_written(table, env.settings.consumer.group, ends, limit, bootstrap=bootstrap)
@@ -410,6 +413,7 @@ async def prove_exactly_once(
     else:
         caught_up += f"{len(ends)} partitions)"
         behind = CheckStatus.PASS
+    context.progress("proof: reading the window from Kafka")
     messages = await read_kafka(bootstrap, env.endpoints.registry_url, starts, ends)
     in_kafka = Counter(m.trade.message_id for m in messages if m.trade is not None)
     trades = list({m.trade.message_id: m.trade for m in messages if m.trade is not None}.values())
@@ -433,6 +437,7 @@ async def prove_exactly_once(
     try:
         times = [trade.timestamp for trade in trades] or [0]
         window = (min(times), max(times) + 1)
+        context.progress("proof: looking the trades up in the lake")
         in_lake = await asyncio.to_thread(lambda: lake_ids(table, list(in_kafka), between=window))
     except Exception as error:
         unread = f"the lake could not be read to compare: {error.__class__.__name__}: {error}"
@@ -579,7 +584,8 @@ async def run_soak(env: ValidationEnv, options: FaultsOptions, context: StepCont
         await traffic.abort()
         raise
     context.progress("soak: proving the counts", 0.9)
-    proof = await prove_exactly_once(env, table, "faults.soak", starts, [traffic], options.recovery_limit)
+    limit = options.recovery_limit
+    proof = await prove_exactly_once(env, table, "faults.soak", starts, [traffic], limit, context)
     recovery = CheckResult(
         "faults.soak.recovery",
         "Chaos soak: every round recovered",

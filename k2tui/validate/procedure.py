@@ -72,10 +72,13 @@ class StepContext:
         self._total = total
         self.last_detail = ""
         """What the step last said it was doing: where it was when it ran out of time."""
+        self._fraction: float | None = None
 
     def progress(self, detail: str, fraction: float | None = None) -> None:
+        """Say what the step is doing; without a fraction, the bar stays where the last one put it."""
         self.last_detail = detail
-        self._sink(StepProgress(self._procedure, self._index, self._total, detail, fraction))
+        self._fraction = self._fraction if fraction is None else fraction
+        self._sink(StepProgress(self._procedure, self._index, self._total, detail, self._fraction))
 
 
 StepBody = Callable[[StepContext], Awaitable[list[CheckResult]]]

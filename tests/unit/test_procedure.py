@@ -84,7 +84,8 @@ async def test_a_step_that_raises_is_a_failed_check_naming_the_error() -> None:
 
 async def test_a_step_past_its_limit_fails_saying_where_it_was_and_the_rest_still_runs() -> None:
     async def stuck(context: StepContext) -> list[CheckResult]:
-        context.progress("waiting for the lake to catch up", 0.8)
+        context.progress("reading Kafka", 0.8)
+        context.progress("waiting for the lake to catch up")
         await asyncio.sleep(3600)
         return []
 
@@ -100,7 +101,10 @@ async def test_a_step_past_its_limit_fails_saying_where_it_was_and_the_rest_stil
             _step("after", CheckStatus.PASS),
         ),
     )
-    stuck_result, own, after = (await run_procedure(procedure)).results
+    events: list[object] = []
+    stuck_result, own, after = (await run_procedure(procedure, events.append)).results
+    progress = [e for e in events if isinstance(e, StepProgress) and e.index == 0]
+    assert [(e.detail, e.fraction) for e in progress][-1] == ("waiting for the lake to catch up", 0.8)
     assert stuck_result.status is CheckStatus.FAIL
     assert stuck_result.detail == (
         "the step did not finish within its 0.05 s and was stopped; "
