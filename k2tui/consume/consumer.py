@@ -242,7 +242,9 @@ class IcebergConsumer:
         self._lock = asyncio.Lock()
         """Taking and flushing versus a rebalance, which aiokafka runs concurrently with this loop."""
         self._fetched_to: dict[TopicPartition, int] = {}
-        """Per partition, the offset the next accepted record must have (LOG_END: not known yet)."""
+        """Per partition, the offset the next record must have at least (LOG_END: not known yet)."""
+        self._seeks: Counter[TopicPartition] = Counter()
+        """Seeks per partition: records fetched before the latest one are stale."""
 
     async def run(self, stop: asyncio.Event) -> ConsumerStats:
         consumer = AIOKafkaConsumer(
@@ -262,9 +264,10 @@ class IcebergConsumer:
             await consumer.start()
             while not stop.is_set() and not self._enough():
                 self._hold_fetching_while_blocked(consumer)
+                seeks = self._seeks.copy()
                 polled = await consumer.getmany(timeout_ms=self._wait_ms(), max_records=max(1, self._room()))
                 async with self._lock:
-                    self._accept(polled)
+                    self._accept(polled, seeks)
                     if self._unsought:
                         await self._seek_unsought()
                     await self._drain_inbox()
@@ -285,29 +288,47 @@ class IcebergConsumer:
             self._registry.close()
         return self.stats
 
-    def _accept(self, polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    def _accept(
+        self,
+        polled: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        seeks_then: Counter[TopicPartition],
+    ) -> None:
         """Queue fetched records that continue where their partition was sought or last fetched.
 
-        aiokafka rebalances concurrently with this loop, so a fetch may return records from before the
-        last seek; they are dropped (the position the seek set fetches them again if they are due).
+        aiokafka rebalances concurrently with this loop, so a fetch may return records from before a
+        seek made while it was under way (`seeks_then` counts the seeks when it began); they are dropped,
+        and the position the seek set fetches them again if they are due. Records after a gap in the
+        offsets are taken: a log may have offsets that hold no record (tansu leaves some after a
+        restart, Kafka after transactions and compaction), and waiting for them would stall the partition.
         """
         consumer = self._consumer
         assert consumer is not None
-        for tp, expected in self._fetched_to.items():
+        for tp, expected in list(self._fetched_to.items()):
             if expected == LOG_END and (end := consumer.highwater(tp)) is not None:
                 consumer.seek(tp, end)
-                self._fetched_to[tp] = end
+                self._expect(tp, end)
                 self.on_event(f"{tp.topic}[{tp.partition}] starts at the log end, {end}")
         assignment = consumer.assignment()
         for tp, messages in polled.items():
             if not messages or tp not in assignment or tp in self._unsought or tp not in self._fetched_to:
                 continue
-            if messages[0].offset != self._fetched_to[tp]:
+            expected, first = self._fetched_to[tp], messages[0].offset
+            if self._seeks[tp] != seeks_then[tp] or expected == LOG_END or first < expected:
                 continue
+            if first > expected:
+                self.on_event(
+                    f"{tp.topic}[{tp.partition}] holds no record at offsets {expected}..{first - 1}; "
+                    f"going on from {first}"
+                )
             self._inbox.extend((tp, message) for message in messages)
             self._fetched_to[tp] = messages[-1].offset + 1
             if self.stats.first_fetched is None:
                 self.stats.first_fetched = time.monotonic()
+
+    def _expect(self, tp: TopicPartition, offset: int) -> None:
+        """After a seek: where the next record of `tp` starts; what was fetched before it is stale."""
+        self._fetched_to[tp] = offset
+        self._seeks[tp] += 1
 
     @property
     def assignment(self) -> set[TopicPartition]:
@@ -420,7 +441,7 @@ class IcebergConsumer:
             else:  # a new group: from the beginning, or from the log end as the first fetch reports it
                 await consumer.seek_to_beginning(tp)
                 start = await consumer.position(tp) if self.offset_reset == "earliest" else LOG_END
-            self._fetched_to[tp] = start
+            self._expect(tp, start)
             self._unsought.discard(tp)
         self._unsought &= consumer.assignment()
         if self._uncommitted:

@@ -9,13 +9,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from k2tui.consume.writer import committed_offsets
 from k2tui.ingest.dlq import read_dead_letters
 from k2tui.lake.maintenance import MaintenancePolicy, MaintenanceSchedule
 from k2tui.model.samples import sample_trades
+from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
+from k2tui.model.trade import TradeV2
+from k2tui.model.wire import AvroEncoder
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.proxy import Mode
+from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import FaultAction, LocalStack
 from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
 
@@ -142,3 +147,45 @@ async def test_maintenance_falling_due_while_the_lake_is_away_does_not_stop_the_
     stop.set()
     await running
     assert ids_in_lake(table) == Counter(t.message_id for t in trades)
+
+
+async def _produce_with_a_hole(stack: LocalStack, topic: str, trades: list[TradeV2], hole_at: int) -> None:
+    """One batch whose offsets skip one after `hole_at` trades: a log with an offset that holds no record,
+    as tansu leaves after a restart and Kafka after transactions or compaction."""
+    endpoints = stack.layout.endpoints
+    schema_id = RegistryClient(endpoints.registry_url).register(f"{topic}-value", trade_v2_schema_text())
+    encoder = AvroEncoder(schema_id, trade_v2_schema())
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        for number, trade in enumerate(trades):
+            if number == hole_at:
+                batch._relative_offset += 1  # the record batch's offset deltas skip one
+            batch.append(key=trade.symbol.encode(), value=encoder.encode(trade.to_avro()), timestamp=None)
+        await (await producer.send_batch(batch, topic, partition=0))
+    finally:
+        await producer.stop()
+
+
+async def test_a_consumer_starting_at_an_offset_that_holds_no_record_goes_on_from_the_next(
+    stack: LocalStack,
+    table,
+    topic: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    trades = list(sample_trades(20, seed=29))
+    await _produce_with_a_hole(stack, topic, trades, hole_at=10)  # offsets 0..9, then 11..20
+    first = consumer_for(stack, table, topic, tmp_path / "dlq", max_messages=10)
+    assert (await first.run(asyncio.Event())).written == 10
+    assert committed_offsets(table, f"g-{topic}") == {(topic, 0): 10}
+
+    # The next consumer starts where the lake says, at 10, where the log holds nothing.
+    events: list[str] = []
+    then = consumer_for(stack, table, topic, tmp_path / "dlq", max_messages=10, on_event=events.append)
+    stats = await asyncio.wait_for(then.run(asyncio.Event()), 60)
+    assert (stats.consumed, stats.written) == (10, 10)
+    assert f"{topic}[0] holds no record at offsets 10..10; going on from 11" in events
+    ids = ids_in_lake(table)
+    assert set(ids) == {t.message_id for t in trades} and max(ids.values()) == 1
+    assert committed_offsets(table, f"g-{topic}") == {(topic, 0): 21}
