@@ -42,7 +42,10 @@ def _not_passed(report: ProcedureReport) -> str:
 async def test_every_fault_and_a_chaos_soak_leave_nothing_lost_or_doubled(
     stack: LocalStack, soak_rounds: int
 ) -> None:
-    report = await _run(stack, FaultsOptions(soak_rounds=soak_rounds, seed=20261122, hold=1.5))
+    # Recovery takes a few seconds here; a limit of 45 s (not the users' 90) lets a run that does not
+    # recover wait out every limit and still report which checks failed before the test's timeout.
+    options = FaultsOptions(soak_rounds=soak_rounds, seed=20261122, hold=1.5, recovery_limit=45)
+    report = await _run(stack, options)
     assert report.passed and not _not_passed(report), _not_passed(report)
     checks = _by_id(report)
     for scenario in SCENARIOS:
