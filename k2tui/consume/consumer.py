@@ -245,6 +245,8 @@ class IcebergConsumer:
         """Per partition, the offset the next record must have at least (LOG_END: not known yet)."""
         self._seeks: Counter[TopicPartition] = Counter()
         """Seeks per partition: records fetched before the latest one are stale."""
+        self._fetched_again: dict[TopicPartition, int] = {}
+        """Partitions sought again at this offset after a fetch started elsewhere."""
 
     async def run(self, stop: asyncio.Event) -> ConsumerStats:
         consumer = AIOKafkaConsumer(
@@ -297,9 +299,12 @@ class IcebergConsumer:
 
         aiokafka rebalances concurrently with this loop, so a fetch may return records from before a
         seek made while it was under way (`seeks_then` counts the seeks when it began); they are dropped,
-        and the position the seek set fetches them again if they are due. Records after a gap in the
-        offsets are taken: a log may have offsets that hold no record (tansu leaves some after a
-        restart, Kafka after transactions and compaction), and waiting for them would stall the partition.
+        and the position the seek set fetches them again if they are due. A fetch that starts elsewhere
+        with no seek in between (aiokafka can move a newly assigned partition to the group's Kafka commit
+        after our seek) is dropped too, and the partition sought again where it stands. If the fetch
+        from there still starts later, the offsets between hold no record (tansu leaves some after a
+        restart, Kafka after transactions and compaction): it is taken, as waiting would stall the
+        partition for good.
         """
         consumer = self._consumer
         assert consumer is not None
@@ -313,13 +318,20 @@ class IcebergConsumer:
             if not messages or tp not in assignment or tp in self._unsought or tp not in self._fetched_to:
                 continue
             expected, first = self._fetched_to[tp], messages[0].offset
-            if self._seeks[tp] != seeks_then[tp] or expected == LOG_END or first < expected:
+            if self._seeks[tp] != seeks_then[tp] or expected == LOG_END:
                 continue
-            if first > expected:
+            hole_confirmed = first > expected and self._fetched_again.get(tp) == expected
+            if first != expected and not hole_confirmed:
+                consumer.seek(tp, expected)
+                self._expect(tp, expected)
+                self._fetched_again[tp] = expected
+                continue
+            if hole_confirmed:
                 self.on_event(
                     f"{tp.topic}[{tp.partition}] holds no record at offsets {expected}..{first - 1}; "
                     f"going on from {first}"
                 )
+            self._fetched_again.pop(tp, None)
             self._inbox.extend((tp, message) for message in messages)
             self._fetched_to[tp] = messages[-1].offset + 1
             if self.stats.first_fetched is None:
