@@ -3,7 +3,8 @@
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +29,25 @@ async def produce(
     key: Callable[[TradeV2], str] = lambda trade: trade.symbol,
 ) -> None:
     """Trades as the streams frame them (registered schema, keyed by symbol), then any raw `extra`."""
-    endpoints = stack.layout.endpoints
-    schema_id = RegistryClient(endpoints.registry_url).register(f"{topic}-value", trade_v2_schema_text())
-    encoder = AvroEncoder(schema_id, trade_v2_schema())
-    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
+    async with framed_producer(stack, topic) as (producer, encoder):
         for trade in trades:
             await producer.send(topic, encoder.encode(trade.to_avro()), key=key(trade).encode())
         for raw in extra:
             await producer.send(topic, raw, key=b"bad")
         await producer.flush()
+
+
+@asynccontextmanager
+async def framed_producer(
+    stack: LocalStack, topic: str
+) -> AsyncIterator[tuple[AIOKafkaProducer, AvroEncoder]]:
+    """A started producer to the stack's Kafka, and the encoder of the v2 schema registered for `topic`."""
+    endpoints = stack.layout.endpoints
+    schema_id = RegistryClient(endpoints.registry_url).register(f"{topic}-value", trade_v2_schema_text())
+    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        yield producer, AvroEncoder(schema_id, trade_v2_schema())
     finally:
         await producer.stop()
 

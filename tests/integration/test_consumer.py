@@ -9,20 +9,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from k2tui.consume.writer import committed_offsets
 from k2tui.ingest.dlq import read_dead_letters
 from k2tui.lake.maintenance import MaintenancePolicy, MaintenanceSchedule
 from k2tui.model.samples import sample_trades
-from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
 from k2tui.model.trade import TradeV2
-from k2tui.model.wire import AvroEncoder
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.proxy import Mode
-from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import FaultAction, LocalStack
-from tests.integration.pipeline import consumer_for, ids_in_lake, produce, until
+from tests.integration.pipeline import consumer_for, framed_producer, ids_in_lake, produce, until
 
 
 @pytest.fixture
@@ -152,20 +148,13 @@ async def test_maintenance_falling_due_while_the_lake_is_away_does_not_stop_the_
 async def _produce_with_a_hole(stack: LocalStack, topic: str, trades: list[TradeV2], hole_at: int) -> None:
     """One batch whose offsets skip one after `hole_at` trades: a log with an offset that holds no record,
     as tansu leaves after a restart and Kafka after transactions or compaction."""
-    endpoints = stack.layout.endpoints
-    schema_id = RegistryClient(endpoints.registry_url).register(f"{topic}-value", trade_v2_schema_text())
-    encoder = AvroEncoder(schema_id, trade_v2_schema())
-    producer = AIOKafkaProducer(bootstrap_servers=endpoints.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
+    async with framed_producer(stack, topic) as (producer, encoder):
         batch = producer.create_batch()
         for number, trade in enumerate(trades):
             if number == hole_at:
                 batch._relative_offset += 1  # the record batch's offset deltas skip one
             batch.append(key=trade.symbol.encode(), value=encoder.encode(trade.to_avro()), timestamp=None)
         await (await producer.send_batch(batch, topic, partition=0))
-    finally:
-        await producer.stop()
 
 
 async def test_a_consumer_starting_at_an_offset_that_holds_no_record_goes_on_from_the_next(
