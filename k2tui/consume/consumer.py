@@ -246,7 +246,7 @@ class IcebergConsumer:
         self._seeks: Counter[TopicPartition] = Counter()
         """Seeks per partition: records fetched before the latest one are stale."""
         self._fetched_again: dict[TopicPartition, int] = {}
-        """Partitions sought again at this offset after a fetch started elsewhere."""
+        """Partitions sought again where they stand after a fetch started elsewhere: the seek count then."""
 
     async def run(self, stop: asyncio.Event) -> ConsumerStats:
         consumer = AIOKafkaConsumer(
@@ -297,12 +297,12 @@ class IcebergConsumer:
     ) -> None:
         """Queue fetched records that continue where their partition was sought or last fetched.
 
-        aiokafka rebalances concurrently with this loop, so a fetch may return records from before a
-        seek made while it was under way (`seeks_then` counts the seeks when it began); they are dropped,
-        and the position the seek set fetches them again if they are due. A fetch that starts elsewhere
-        with no seek in between (aiokafka can move a newly assigned partition to the group's Kafka commit
-        after our seek) is dropped too, and the partition sought again where it stands. If the fetch
-        from there still starts later, the offsets between hold no record (tansu leaves some after a
+        aiokafka rebalances concurrently with this loop, so a fetch may return records from elsewhere
+        than a seek made while it was under way (`seeks_then` counts the seeks when it began); they are
+        dropped, and the position the seek set fetches them again if they are due. A fetch that starts
+        elsewhere with no seek in between is dropped too (aiokafka's position can have moved past
+        records dropped that way), and the partition sought again where it stands. If the fetch from
+        there still starts later, the offsets between hold no record (tansu leaves some after a
         restart, Kafka after transactions and compaction): it is taken, as waiting would stall the
         partition for good.
         """
@@ -318,13 +318,14 @@ class IcebergConsumer:
             if not messages or tp not in assignment or tp in self._unsought or tp not in self._fetched_to:
                 continue
             expected, first = self._fetched_to[tp], messages[0].offset
-            if self._seeks[tp] != seeks_then[tp] or expected == LOG_END:
+            if expected == LOG_END or (first != expected and self._seeks[tp] != seeks_then[tp]):
                 continue
-            hole_confirmed = first > expected and self._fetched_again.get(tp) == expected
+            # Only a fetch from our own seek again, with no seek since, shows the offsets are empty.
+            hole_confirmed = first > expected and self._fetched_again.get(tp) == self._seeks[tp]
             if first != expected and not hole_confirmed:
                 consumer.seek(tp, expected)
                 self._expect(tp, expected)
-                self._fetched_again[tp] = expected
+                self._fetched_again[tp] = self._seeks[tp]
                 continue
             if hole_confirmed:
                 self.on_event(
