@@ -310,24 +310,23 @@ class IcebergConsumer:
         assert consumer is not None
         for tp, expected in list(self._fetched_to.items()):
             if expected == LOG_END and (end := consumer.highwater(tp)) is not None:
-                consumer.seek(tp, end)
-                self._expect(tp, end)
+                self._seek_to(tp, end)
                 self.on_event(f"{tp.topic}[{tp.partition}] starts at the log end, {end}")
         assignment = consumer.assignment()
         for tp, messages in polled.items():
             if not messages or tp not in assignment or tp in self._unsought or tp not in self._fetched_to:
                 continue
             expected, first = self._fetched_to[tp], messages[0].offset
-            if expected == LOG_END or (first != expected and self._seeks[tp] != seeks_then[tp]):
+            if expected == LOG_END:
                 continue
-            # Only a fetch from our own seek again, with no seek since, shows the offsets are empty.
-            hole_confirmed = first > expected and self._fetched_again.get(tp) == self._seeks[tp]
-            if first != expected and not hole_confirmed:
-                consumer.seek(tp, expected)
-                self._expect(tp, expected)
-                self._fetched_again[tp] = self._seeks[tp]
-                continue
-            if hole_confirmed:
+            if first != expected:
+                if self._seeks[tp] != seeks_then[tp]:
+                    continue  # fetched from before a seek made while it was under way
+                # Only a fetch from our own seek again, with no seek since, shows the offsets are empty.
+                if first < expected or self._fetched_again.get(tp) != self._seeks[tp]:
+                    self._seek_to(tp, expected)
+                    self._fetched_again[tp] = self._seeks[tp]
+                    continue
                 self.on_event(
                     f"{tp.topic}[{tp.partition}] holds no record at offsets {expected}..{first - 1}; "
                     f"going on from {first}"
@@ -337,6 +336,11 @@ class IcebergConsumer:
             self._fetched_to[tp] = messages[-1].offset + 1
             if self.stats.first_fetched is None:
                 self.stats.first_fetched = time.monotonic()
+
+    def _seek_to(self, tp: TopicPartition, offset: int) -> None:
+        assert self._consumer is not None
+        self._consumer.seek(tp, offset)
+        self._expect(tp, offset)
 
     def _expect(self, tp: TopicPartition, offset: int) -> None:
         """After a seek: where the next record of `tp` starts; what was fetched before it is stale."""

@@ -25,7 +25,7 @@ from k2tui.tui.consumer_metrics import ConsumerMetricsReader, ConsumerSnapshot
 from k2tui.tui.dead_letters import DeadLetterDesk, DlqReader, LiveDeadLetterDesk
 from k2tui.tui.lake_snapshots import SnapshotReader
 from k2tui.tui.stream_feed import LiveStreamSwitchboard, StreamsSnapshot, StreamSwitchboard, read_streams
-from k2tui.validate.offsets import group_offsets, log_ends
+from k2tui.validate.offsets import ends_and_committed
 
 if TYPE_CHECKING:
     from k2tui.lake.snapshots import SnapshotInfo
@@ -157,8 +157,7 @@ class LiveSources:
     async def kafka(self) -> KafkaSnapshot:
         bootstrap = self.stack.layout.endpoints.kafka_bootstrap
         group = self.settings.consumer.group
-        ends = await log_ends(bootstrap, list(TOPICS.values()))
-        committed = await group_offsets(bootstrap, group, list(ends)) if ends else {}
+        ends, committed = await ends_and_committed(bootstrap, list(TOPICS.values()), group)
         return KafkaSnapshot(group, kafka_lags(ends, committed), time.monotonic())
 
     async def iceberg(self) -> IcebergSnapshot:

@@ -29,7 +29,7 @@ from k2tui.stack.services import CONSUMER_LAG_ALERT
 from k2tui.stack.supervisor import ServiceState
 from k2tui.validate.check import CheckResult, CheckStatus, Stage, make_check, verdict
 from k2tui.validate.env import ValidationEnv, services_ready
-from k2tui.validate.offsets import group_offsets, log_ends
+from k2tui.validate.offsets import ends_and_committed
 from k2tui.validate.procedure import Procedure, Step, StepContext
 
 LAG_LIMIT = 1_000
@@ -419,8 +419,7 @@ def _consumer_metrics(env: ValidationEnv) -> str | None:
 async def kafka_lag(bootstrap: str, group: str, topics: Sequence[str]) -> dict[str, int]:
     """Per partition: the log end minus the group's committed offset (nothing committed counts from the
     start of the log)."""
-    ends = await log_ends(bootstrap, topics)
-    committed = await group_offsets(bootstrap, group, list(ends)) if ends else {}
+    ends, committed = await ends_and_committed(bootstrap, topics, group)
     return {f"{tp.topic}[{tp.partition}]": max(0, end - committed.get(tp, 0)) for tp, end in ends.items()}
 
 

@@ -82,3 +82,11 @@ async def group_offsets(
     finally:
         await admin.close()
     return {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
+
+
+async def ends_and_committed(
+    bootstrap: str, topics: Sequence[str], group: str
+) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+    """`log_ends` of `topics`, then the group's `group_offsets` on those partitions: what lag is made of."""
+    ends = await log_ends(bootstrap, topics)
+    return ends, (await group_offsets(bootstrap, group, list(ends)) if ends else {})

@@ -177,10 +177,9 @@ async def _run_step(procedure: Procedure, step: Step, index: int, sink: Progress
         async with limit:
             results = await step.body(context)
     except Exception as error:
-        out_of_time = limit.expired()
         results = [
             _timed_out(procedure, step, context.last_detail)
-            if out_of_time
+            if limit.expired()
             else _crashed(procedure, step, error)
         ]
     return StepReport(step.id, step.title, time.monotonic() - began, tuple(results))

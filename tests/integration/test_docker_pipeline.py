@@ -47,9 +47,8 @@ def test_the_generated_compose_file_runs_the_image_on_the_host_network_with_the_
     compose_file.write_text("services:\n  broker:\n    image: apache/kafka:3.9.1\n")
     stack = DockerStack(dataclasses.replace(settings, stack=stack_settings), compose_file=compose_file)
     assert stack.pipeline_file.is_file()
-    services = stack.compose.config()[
-        "services"
-    ]  # the generated file merged over the base, as compose reads it
+    # The generated file merged over the base, as compose reads it.
+    services = stack.compose.config()["services"]
     assert set(services) == {"broker", *HOST_SERVICES}
     consumer = services["consumer"]
     assert (consumer["image"], consumer["network_mode"], consumer["command"][0]) == (
@@ -65,17 +64,17 @@ def test_the_generated_compose_file_runs_the_image_on_the_host_network_with_the_
 
 
 @pytest.fixture(scope="module")
-def containers_wanted(request: pytest.FixtureRequest) -> bool:
-    """Skips (before any engine starts) unless --pipeline-containers; whether --full-image-build."""
+def full_image_build(request: pytest.FixtureRequest) -> bool:
+    """Whether --full-image-build; skips (before any engine starts) unless --pipeline-containers."""
     if not request.config.getoption("--pipeline-containers"):
         pytest.skip("the pipeline's containers run with --pipeline-containers (about a minute)")
     return bool(request.config.getoption("--full-image-build"))
 
 
 @pytest.fixture(scope="module")
-def image(containers_wanted: bool, engine: PodmanEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
-    full = containers_wanted
-    base = build_python_image(engine, tmp_path_factory.mktemp("python-image"), with_dependencies=not full)
+def image(full_image_build: bool, engine: PodmanEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
+    directory = tmp_path_factory.mktemp("python-image")
+    base = build_python_image(engine, directory, with_dependencies=not full_image_build)
     return build_pipeline_image(engine, base, PIPELINE_IMAGE)
 
 
