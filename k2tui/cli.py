@@ -1445,7 +1445,7 @@ def bench() -> None:
 @click.option("--rounds", default=3, show_default=True, help="Timed rounds per case; the best is reported.")
 def bench_serde(records: int, seconds: float, rounds: int) -> None:
     """Encode and decode v2 records in the Confluent Avro wire format, beside a JSON baseline."""
-    import fastavro
+    from importlib.metadata import version
 
     from k2tui.validate.bench.result import pin_to_one_core
     from k2tui.validate.bench.serde import run_serde_bench
@@ -1455,7 +1455,7 @@ def bench_serde(records: int, seconds: float, rounds: int) -> None:
     where = f"one core (CPU {cpu})" if cpu is not None else "one process"
     render_bench(
         rows,
-        f"serde: {where}, Python {platform.python_version()}, fastavro {fastavro.__version__}, "
+        f"serde: {where}, Python {platform.python_version()}, cavro {version('cavro')}, "
         f"best of {rounds} × {seconds:g} s",
     )
 

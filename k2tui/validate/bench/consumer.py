@@ -198,7 +198,7 @@ async def preload_topic(layout: StackLayout, topic: str, messages: int) -> Prelo
 
 
 async def _ceiling(layout: StackLayout, preload: Preload) -> float:
-    """Messages a second that aiokafka fetches and fastavro decodes, first message to last, no Iceberg."""
+    """Messages a second that aiokafka fetches and the wire codec decodes, first to last, no Iceberg."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     endpoints = layout.endpoints
