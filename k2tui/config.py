@@ -90,6 +90,13 @@ class StackSettings:
     ready_timeout: Annotated[float, Between(1, 600)] = field(
         default=30.0, metadata=_help("seconds `up` waits for a service to become ready")
     )
+    service_nice: Annotated[int, Between(0, 19)] = field(
+        default=10,
+        metadata=_help(
+            "niceness of the local services: above 0 the cockpit and your shell get the CPU first"
+            " when the pipeline fills every core; 0 shares it evenly"
+        ),
+    )
     backend: Literal["local", "docker", "external"] = field(
         default="local",
         metadata=_help(

@@ -20,8 +20,14 @@ import psutil
 
 # "$@" is the service's command. The keeper waits for it (not for stops: sh has no job control here),
 # then writes "<status> <unix time>"; a status above 128 means the service died of signal status-128.
+# The keeper is the leader of the service's own session, so with the kernel's autogroups (on by default
+# on desktop kernels) the service's CPU share is set by its autogroup's nice, not the process's: both are
+# set, the autogroup for those kernels and nice(1) for the others.
 _KEEPER = (
-    'pidfile=$1; exitfile=$2; shift 2; "$@" & child=$!; echo "$child" > "$pidfile"; '
+    'pidfile=$1; exitfile=$2; nice=$3; shift 3; if [ "$nice" -gt 0 ]; then '
+    '{ echo "$nice" > /proc/$$/autogroup; } 2>/dev/null; '
+    'if command -v nice > /dev/null; then set -- nice -n "$nice" "$@"; fi; fi; '
+    '"$@" & child=$!; echo "$child" > "$pidfile"; '
     'wait "$child"; code=$?; echo "$code $(date +%s)" > "$exitfile"'
 )
 
@@ -98,9 +104,20 @@ def read_exit_status(path: Path) -> ExitStatus | None:
 
 
 def spawn(
-    command: list[str], *, env: dict[str, str], log_file: Path, pid_file: Path, exit_file: Path, cwd: Path
+    command: list[str],
+    *,
+    env: dict[str, str],
+    log_file: Path,
+    pid_file: Path,
+    exit_file: Path,
+    cwd: Path,
+    nice: int = 0,
 ) -> ProcessRecord:
-    """Start `command` detached from this terminal under the keeper; output goes to `log_file`."""
+    """Start `command` detached from this terminal under the keeper; output goes to `log_file`.
+
+    A `nice` above 0 lowers the service's priority from its first instruction (see `_KEEPER`), with no
+    hook in this process between fork and exec.
+    """
     for path in (pid_file, exit_file):
         path.unlink(missing_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +126,7 @@ def spawn(
         log.write(f"\n=== k2tui started {' '.join(command)} at {time.ctime()} ===\n".encode())
         log.flush()
         subprocess.Popen(
-            ["/bin/sh", "-c", _KEEPER, "k2tui-keeper", str(pid_file), str(exit_file), *command],
+            ["/bin/sh", "-c", _KEEPER, "k2tui-keeper", str(pid_file), str(exit_file), str(nice), *command],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

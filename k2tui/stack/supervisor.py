@@ -282,6 +282,7 @@ class LocalStack:
                 pid_file=self.layout.run_dir / f"{spec.name}.pid",
                 exit_file=self._exit_file(spec.name),
                 cwd=self.layout.data_dir / spec.name,
+                nice=self.layout.settings.stack.service_nice,
             )
             state.services[spec.name] = ServiceRecord(record)
             progress(spec.name, f"started (pid {record.pid})")

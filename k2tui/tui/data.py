@@ -18,6 +18,7 @@ from k2tui.ingest.dlq import DeadLetter, dlq_dir
 from k2tui.ingest.topics import TOPICS
 from k2tui.stack.backend import Stack
 from k2tui.stack.events import StackEvent
+from k2tui.stack.local_http import warm_up
 from k2tui.stack.metrics import Prometheus
 from k2tui.stack.supervisor import ServiceStatus
 from k2tui.tui.checklist_book import ChecklistBook, ChecklistsSnapshot, LiveChecklistBook, tally
@@ -126,6 +127,7 @@ class LiveSources:
     `dlq` use; blocking calls go to a thread so the app's event loop never waits on them."""
 
     def __init__(self, stack: Stack) -> None:
+        warm_up()
         self.stack = stack
         self.settings = stack.layout.settings
         self.snapshots = SnapshotReader(stack.layout)

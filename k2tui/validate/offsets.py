@@ -1,8 +1,8 @@
 """Where Kafka stands: each partition's log end and a consumer group's committed offsets.
 
 Apart from the stage readers so that the cockpit, which asks this every second, starts without the lake
-and Avro machinery they import. tansu's ListOffsets "latest" is wrong, so log ends come from what a
-fetch reports as its high watermark.
+and Avro machinery they import. tansu's ListOffsets "latest" is wrong (and slow), so log ends come from
+what a fetch reports as its high watermark.
 """
 
 from __future__ import annotations
@@ -40,20 +40,22 @@ async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> li
 async def log_ends(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
     """The next offset of every partition of `topics`, as the high watermark of a fetch reports it.
 
-    tansu's ListOffsets "latest" is not to be trusted, so it is only where the fetch starts (sparing the
-    data before it): whatever it answered, the fetch's high watermark is the log end (an answer past the
-    end is out of range and the reader starts again from the beginning).
+    The fetch starts at offset 0 (a log that starts later sends the reader to its start) and asks for one
+    byte a partition, so each answer carries one record batch and the high watermark. Starting at the
+    end instead costs a ListOffsets, which tansu answers slowly and wrongly: 0.5–0.7 s of a 0.7–1.3 s
+    read on a busy stack, against 0.1–0.2 s for the whole read now.
     """
     # Only the high watermark is wanted: the broker answers at once instead of holding the fetch up to
     # half a second for data that an idle partition will not get.
-    consumer = group_less_reader(bootstrap, fetch_max_wait_ms=50)
+    consumer = group_less_reader(bootstrap, fetch_max_wait_ms=50, max_partition_fetch_bytes=1)
     try:  # stopped also when it never started, so no half-open client is left behind
         await consumer.start()
         partitions = await partitions_of(consumer, topics)
         if not partitions:
             return {}
         consumer.assign(partitions)
-        await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
         deadline = time.monotonic() + LOG_END_TIMEOUT
         ends: dict[TopicPartition, int] = {}
         while len(ends) < len(partitions):

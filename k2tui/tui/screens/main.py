@@ -62,6 +62,9 @@ class MainScreen(Screen[None]):
         self.tab = "overview"
 
     def compose(self) -> ComposeResult:
+        # The layout class goes on before the panes exist: set later, it restyles every widget again.
+        self.layout_name = layout_for(self.app.size.width)
+        self.add_class(self.layout_name)
         yield Header()
         yield FaultBanner()
         yield Tabs(
@@ -93,9 +96,11 @@ class MainScreen(Screen[None]):
 
     @on(Tabs.TabActivated)
     def switch_tab(self, event: Tabs.TabActivated) -> None:
-        self.remove_class(f"-tab-{self.tab}")
-        self.tab = (event.tab.id or "").removeprefix("tab-")
-        self.add_class(f"-tab-{self.tab}")
+        tab = (event.tab.id or "").removeprefix("tab-")
+        if tab != self.tab:  # the first activation names the tab already set; each change restyles all
+            self.remove_class(f"-tab-{self.tab}")
+            self.tab = tab
+            self.add_class(f"-tab-{self.tab}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The tab keys work only where there are tabs."""
