@@ -554,6 +554,8 @@ async def _stream(
 
 async def _report_every(run: Any, producer: Any, seconds: float) -> None:
     """One line per stream every few seconds, so a long run shows it is alive."""
+    from k2tui.ingest.status import delivery_problem
+
     while True:
         await asyncio.sleep(seconds)
         for client in run.clients:
@@ -564,9 +566,11 @@ async def _report_every(run: Any, producer: Any, seconds: float) -> None:
                 f"{s.gaps} gaps, {s.reconnects} reconnects{p99}"
             )
         if producer is not None:
+            stats = producer.stats
+            problem = delivery_problem(stats.kafka_up, stats.registry_up, stats.last_error)
             _stamped(
-                f"kafka: {producer.stats.acked:,} acked, {producer.buffered:,} buffered"
-                + ("" if producer.stats.kafka_up else " (Kafka unavailable)")
+                f"kafka: {stats.acked:,} acked, {producer.buffered:,} buffered"
+                + (f" ({problem})" if problem else "")
             )
 
 

@@ -75,6 +75,19 @@ class ProducerStatus(msgspec.Struct, frozen=True):
     last_error: str
 
 
+def delivery_problem(kafka_up: bool, registry_up: bool, last_error: str) -> str:
+    """What keeps trades from Kafka in a few words, or "" when nothing does.
+
+    Until the first attempt has failed the producer is only connecting: calling Kafka unavailable then
+    would cry wolf on every start.
+    """
+    if kafka_up:
+        return ""
+    if not last_error:
+        return "connecting to Kafka"
+    return "Kafka unavailable" if registry_up else "Schema Registry unavailable"
+
+
 class StatsPage(msgspec.Struct, frozen=True):
     """What GET /stats answers: every stream of the process, its newest trades first, and its producer."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.pilot import Pilot
 
+from k2tui.ingest.status import delivery_problem
 from k2tui.stack.supervisor import StackError
 from k2tui.tui.app import CockpitApp
 from k2tui.tui.screens.help import HelpScreen
@@ -140,3 +141,12 @@ def test_the_sparkline_scales_to_the_busiest_second() -> None:
     assert sparkline([0, 5, 10]) == "▁▅█"
     assert sparkline([0, 0]) == "▁▁"
     assert sparkline([]) == ""
+
+
+def test_the_producer_line_names_what_keeps_trades_from_kafka_and_not_before_it_has_tried() -> None:
+    assert delivery_problem(kafka_up=True, registry_up=True, last_error="") == ""
+    assert delivery_problem(kafka_up=False, registry_up=False, last_error="") == "connecting to Kafka"
+    refused = "Kafka at 127.0.0.1:9092 is unavailable: connection refused"
+    assert delivery_problem(kafka_up=False, registry_up=True, last_error=refused) == "Kafka unavailable"
+    down = "the Schema Registry at http://127.0.0.1:8081 is unavailable"
+    assert delivery_problem(False, False, down) == "Schema Registry unavailable"

@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import os
 import signal
 import sqlite3
 import sys
@@ -59,7 +60,7 @@ def test_exit_status_names_the_signal() -> None:
     assert ExitStatus(143, time.time()).describe().startswith("exited with code 143 (SIGTERM) at ")
 
 
-def _sleeper(tmp_path: Path):
+def _sleeper(tmp_path: Path, nice: int = 0):
     return spawn(
         [sys.executable, "-c", "import time; time.sleep(60)"],
         env=service_env({}),
@@ -67,7 +68,22 @@ def _sleeper(tmp_path: Path):
         pid_file=tmp_path / "sleeper.pid",
         exit_file=tmp_path / "sleeper.exit",
         cwd=tmp_path,
+        nice=nice,
     )
+
+
+def test_a_niced_service_yields_as_a_process_and_as_an_autogroup(tmp_path: Path) -> None:
+    record = _sleeper(tmp_path, nice=7)
+    try:
+        assert record.is_alive()  # still the command asked for, not nice(1)
+        assert os.getpriority(os.PRIO_PROCESS, record.pid) == 7
+        autogroup = Path(f"/proc/{record.pid}/autogroup")
+        if autogroup.exists():  # kernels with autogroups: the service leads its own, at that nice
+            assert autogroup.read_text().split()[-1] == "7"
+            assert autogroup.read_text() != Path("/proc/self/autogroup").read_text()
+        assert (tmp_path / "sleeper.log").read_text().count("\n") <= 2  # nothing said about it
+    finally:
+        terminate(record)
 
 
 def test_a_process_is_ours_only_when_pid_start_time_and_command_all_match(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from k2tui.ingest.status import delivery_problem
 from k2tui.tui.stream_feed import StreamsSnapshot, StreamView
 from k2tui.tui.widgets.body import Column, Grid, Part
 from k2tui.tui.widgets.pane import Pane
@@ -74,7 +75,8 @@ def _stream_lines(view: StreamView) -> list[Text]:
     lines = [head, rate, Text(figures, style="dim" if not (s.reconnects or s.gaps) else "yellow")]
     p = view.producer
     if p is not None:
-        kafka = "" if p.kafka_up else " · Kafka unavailable"
+        problem = delivery_problem(p.kafka_up, p.registry_up, p.last_error)
+        kafka = f" · {problem}" if problem else ""
         lines.append(
             Text(f"  Kafka acked {count(p.acked)} · buffered {count(p.buffered)}{kafka}", style="dim")
         )
