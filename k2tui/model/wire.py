@@ -175,5 +175,15 @@ class AvroDecoder:
                 bytes(raw),
                 schema_id,
             ) from error
-        reader = self._readers[schema_id] = _marked_reader(json.loads(text))
+        try:
+            reader = _marked_reader(json.loads(text))
+        except Exception as error:  # cavro refuses what it cannot read with several exception types
+            raise WireFormatError(
+                WireErrorKind.BAD_BODY,
+                f"schema id {schema_id} from the Schema Registry cannot be read: "
+                f"{type(error).__name__}: {error}",
+                bytes(raw),
+                schema_id,
+            ) from error
+        self._readers[schema_id] = reader
         return reader

@@ -179,3 +179,11 @@ def test_round_trip_property_decimals_exact(trade: TradeV2) -> None:
     assert back == trade
     assert format(back.price, "f") == format(trade.price, "f")
     assert format(back.quantity, "f") == format(trade.quantity, "f")
+
+
+def test_a_registered_schema_the_codec_cannot_read_is_a_wire_error_naming_it() -> None:
+    decoder = AvroDecoder(CountingLookup({9: '{"type": "record", "name": "9bad", "fields": []}'}))
+    with pytest.raises(WireFormatError) as caught:
+        decoder.decode(frame_header(9) + b"\x00")
+    assert caught.value.kind is WireErrorKind.BAD_BODY and caught.value.schema_id == 9
+    assert "schema id 9 from the Schema Registry cannot be read" in caught.value.reason
