@@ -71,7 +71,7 @@ def frame_header(schema_id: int) -> bytes:
     return _HEADER.pack(MAGIC_BYTE, schema_id)
 
 
-def _parsed(schema: str | dict[str, Any] | list[Any]) -> Any:
+def _parsed(schema: str | dict[str, Any]) -> Any:
     """The schema as JSON data (text is parsed; data is used as it is)."""
     return json.loads(schema) if isinstance(schema, str) else schema
 
@@ -176,7 +176,7 @@ class AvroDecoder:
                 schema_id,
             ) from error
         try:
-            reader = _marked_reader(json.loads(text))
+            reader = _marked_reader(_parsed(text))
         except Exception as error:  # cavro refuses what it cannot read with several exception types
             raise WireFormatError(
                 WireErrorKind.BAD_BODY,

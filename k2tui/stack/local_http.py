@@ -8,21 +8,24 @@ starts: made on the event loop instead, it held up the first frame by 0.2 s on a
 
 from __future__ import annotations
 
+import functools
 import ssl
 import threading
 
 import httpx
 
-_made: list[ssl.SSLContext] = []
 _making = threading.Lock()
 
 
 def tls_context() -> ssl.SSLContext:
     """The shared context; threads asking at once wait for one to be made rather than each make one."""
     with _making:
-        if not _made:
-            _made.append(httpx.create_ssl_context())
-        return _made[0]
+        return _made_once()
+
+
+@functools.cache
+def _made_once() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
 
 
 def local_client(timeout: float) -> httpx.AsyncClient:
