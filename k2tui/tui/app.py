@@ -142,7 +142,13 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
             self.action_tour()
 
     def refresh_sources(self) -> None:
-        """Start a fetch per source, unless that source's last fetch is still under way."""
+        """Start a fetch per source, unless that source's last fetch is still under way.
+
+        Not once the app has stopped running: Textual cancels the workers first and stops the timers
+        after, so a tick in between would start a fetch that is never run (nor finished).
+        """
+        if not self.is_running:
+            return
         for name, fetch in self.fetchers.items():
             worker = self.running.get(name)
             if worker is None or worker.is_finished:
@@ -172,8 +178,8 @@ class CockpitApp(TourKeys, StreamKeys, OperatorKeys, App[None]):
         Under another screen the results wait: a modal dims the main screen behind it, and redrawing
         through that dimming costs more than the whole refresh, which would slow every key on it.
         """
-        # Textual clears `_running` before it removes the screens, while this timer still fires.
-        on_top = self._running and self.screen_stack and self.screen_stack[-1] is self.main
+        # Textual stops running before it removes the screens, while this timer still fires.
+        on_top = self.is_running and self.screen_stack and self.screen_stack[-1] is self.main
         if not self.pending or not on_top:
             return
         arrived, self.pending = self.pending, {}

@@ -86,6 +86,9 @@ async def test_question_mark_shows_the_keys_and_q_quits() -> None:
         await pilot.pause()
     assert app.return_code == 0
     assert all(w.is_finished for w in app.running.values())
+    started = dict(app.running)
+    app.refresh_sources()  # a refresh tick that lands while the app shuts down starts nothing
+    assert app.running == started
 
 
 async def test_the_help_lists_the_keys_of_where_it_was_opened() -> None:
