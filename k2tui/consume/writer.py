@@ -21,6 +21,7 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
+from k2tui.consume.transaction import LakeTransaction
 from k2tui.model.trade import TradeV2
 
 OFFSETS_PREFIX = "k2.offsets."
@@ -163,7 +164,8 @@ class LakeWriter:
             properties[offsets_key(self.group)] = _encode_offsets(merged)
             properties[COMMIT_ID] = commit_id
             try:
-                self.table.append(data, snapshot_properties=properties)
+                with LakeTransaction(self.table) as transaction:
+                    transaction.append(data, snapshot_properties=properties)
             except CommitFailedException:
                 # Another writer committed first: build on its snapshot, keeping its offsets.
                 self.table.refresh()

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from k2tui.consume.transaction import LakeTransaction
 from k2tui.consume.writer import COMMIT_ID, LakeWriter, StaleBatchError, committed_offsets
 from k2tui.lake.catalog import open_catalog
 from k2tui.model.samples import sample_trades
@@ -74,3 +75,16 @@ def test_a_member_that_lost_its_partition_cannot_write_over_the_new_owner(table,
         zombie.append(trades[10:40], {("t", 0): 40}, starts={("t", 0): 10})
     table.refresh()
     assert table.scan().to_arrow().num_rows == 30 and committed_offsets(table, "g") == {("t", 0): 30}
+
+
+def test_a_transaction_derives_its_pending_metadata_once_per_change(table) -> None:  # type: ignore[no-untyped-def]
+    transaction = LakeTransaction(table)
+    before = transaction.table_metadata
+    assert transaction.table_metadata is before  # read again: not applied and copied again
+    transaction.set_properties({"k2.probe": "staged"})
+    staged = transaction.table_metadata
+    assert staged is not before and staged.properties["k2.probe"] == "staged"
+    assert "k2.probe" not in table.properties
+    transaction.commit_transaction()
+    assert table.properties["k2.probe"] == "staged"
+    assert LakeTransaction(table).table_metadata.properties["k2.probe"] == "staged"
