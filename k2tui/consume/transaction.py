@@ -3,8 +3,8 @@
 pyiceberg's ``Transaction.table_metadata`` applies every staged update to the base metadata and deep
 copies the result each time it is read, and one append reads it a dozen times. The copy grows with
 the snapshots the table keeps, so it was over half the cost of a 500-row append on a table with a
-few hundred snapshots. Metadata models are frozen, so one result can serve every reader until the
-staged updates or the base change.
+few hundred snapshots. Metadata models are frozen, so the base serves until something is staged,
+and then one result serves every reader until the staged updates or the base change.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ class LakeTransaction(Transaction):
     @property
     def table_metadata(self) -> TableMetadata:
         base, updates = self._table.metadata, self._updates
+        if not updates:  # nothing staged yet: the committed metadata as it is, frozen, uncopied
+            return base
         derived = self._derived
         if derived is None or derived[0] is not base or derived[1] is not updates:
             derived = self._derived = (base, updates, update_table_metadata(base, updates))
