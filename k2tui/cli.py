@@ -638,7 +638,7 @@ def _render_stream_report(report: Any) -> None:
 
 
 def _crash_plan(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    from k2tui.consume.consumer import CrashPlan, CrashPoint
+    from k2tui.consume.crash import CrashPlan, CrashPoint
 
     if value is None:
         return None
@@ -693,8 +693,10 @@ def consume(
     --max-messages. Exit code 0 only when every consumed message was written, dead-lettered or dropped
     as a duplicate, and no error stopped it.
     """
-    from k2tui.consume.consumer import IcebergConsumer
     from k2tui.consume.memory import use_lean_memory
+
+    use_lean_memory()  # before the imports below bring in pyarrow, which picks its allocator then
+    from k2tui.consume.consumer import IcebergConsumer
     from k2tui.ingest.dlq import DeadLetterQueue
     from k2tui.ingest.runner import dlq_dir
     from k2tui.lake.catalog import LakeUnavailableError, open_trades_table
@@ -702,7 +704,6 @@ def consume(
 
     settings = state.resolve().settings
     options = settings.consumer
-    use_lean_memory()
     layout = StackLayout(settings)
     if metrics_port is not None:
         bind_socket("127.0.0.1", metrics_port, setting="--metrics-port").close()

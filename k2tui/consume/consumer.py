@@ -22,13 +22,14 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from pyiceberg.table import Table
 
+from k2tui.consume.crash import CrashPlan, CrashPoint
+from k2tui.consume.memory import release_freed_memory
 from k2tui.consume.metrics import ConsumerMetrics
 from k2tui.consume.resilience import (
     TRANSIENT_KAFKA_ERRORS,
@@ -58,22 +59,6 @@ LEAVE_GROUP_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class CrashPoint(StrEnum):
-    """Where ``--crash-at`` SIGKILLs the consumer, for proving recovery at each step of a flush."""
-
-    BEFORE_APPEND = "before-append"
-    AFTER_APPEND = "after-append"
-    """Between the Iceberg append and the Kafka offset commit."""
-    AFTER_COMMIT = "after-commit"
-
-
-@dataclass(frozen=True)
-class CrashPlan:
-    point: CrashPoint
-    flush: int = 1
-    """Which flush with records to crash at (1 = the first)."""
 
 
 @dataclass
@@ -592,6 +577,7 @@ class IcebergConsumer:
             self._transient(self.lake_breaker, error)
             return
         self.lake_breaker.succeeded()
+        release_freed_memory()  # the batch just written is garbage now; glibc would keep its pages
 
     async def flush(self) -> None:
         """Append the batch with its offsets (if it has records), then commit the offsets to Kafka.

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from k2tui.consume.consumer import CrashPoint
+from k2tui.consume.crash import CrashPoint
 from k2tui.consume.resilience import BreakerState
 from k2tui.consume.writer import committed_offsets
 from k2tui.ingest.dlq import read_dead_letters

@@ -55,3 +55,21 @@ def test_down_purge_asks_first_and_keeps_data_when_refused(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["--set", f"home={tmp_path}", "down", "--purge", "--yes"])
     assert result.exit_code == 0, result.output
     assert not data.exists()
+
+
+def test_consume_puts_arrow_on_the_system_allocator_before_pyarrow_loads() -> None:
+    # Arrow's C++ parts (Parquet, S3) keep the pool chosen at import; a consumer on mimalloc held
+    # 100 MB more at peak. Parsing the command's flags must not import pyarrow first.
+    probe = (
+        "import sys\n"
+        "from k2tui.cli import _crash_plan\n"
+        "_crash_plan(None, None, 'after-append:2')\n"
+        "assert 'pyarrow' not in sys.modules, 'parsing --crash-at imported pyarrow'\n"
+        "from k2tui.consume.memory import use_lean_memory\n"
+        "use_lean_memory()\n"
+        "import pyarrow.parquet, pyarrow as pa\n"
+        "print(pa.default_memory_pool().backend_name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "system"
