@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -34,7 +34,8 @@ MAX_TIMESTAMP_US = 4_102_444_800_000_000
 DEFAULT_MAX_CLOCK_SKEW_US = 300_000_000
 
 FIELDS: tuple[str, ...] = tuple(TradeV2.__struct_fields__)
-REQUIRED: frozenset[str] = frozenset(FIELDS) - {"sequence_number"}
+FIELD_SET: frozenset[str] = frozenset(FIELDS)
+REQUIRED: frozenset[str] = FIELD_SET - {"sequence_number"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,30 +58,20 @@ def validate(
     if not isinstance(data, Mapping):
         return [Violation("record", f"expected a mapping of v2 fields, got {type(data).__name__}")]
     found: list[Violation] = []
-    for name in sorted(REQUIRED - data.keys()):
-        found.append(Violation(name, "missing"))
-    for name in sorted(data.keys() - set(FIELDS)):
-        found.append(Violation(str(name), "not a v2 field"))
-
-    def check(name: str, rule: Any) -> None:
+    keys = data.keys()
+    if len(keys) != len(FIELDS) or keys != FIELD_SET:  # the common case, a complete record, skips both
+        for name in sorted(REQUIRED - keys):
+            found.append(Violation(name, "missing"))
+        for name in sorted(keys - FIELD_SET):
+            found.append(Violation(str(name), "not a v2 field"))
+    exchange = data.get("exchange")
+    if not isinstance(exchange, str):
+        exchange = None
+    for name, rule in _RULES:
         if name in data:
-            reason = rule(data[name])
+            reason = rule(data[name], exchange, data)
             if reason:
                 found.append(Violation(name, reason))
-
-    exchange = data.get("exchange") if isinstance(data.get("exchange"), str) else None
-    check("message_id", _message_id)
-    check("trade_id", lambda v: _trade_id(v, exchange, data.get("sequence_number")))
-    check("symbol", lambda v: _symbol(v, exchange))
-    check("exchange", _exchange)
-    check("asset_class", lambda v: None if v == ASSET_CLASS else f"must be {ASSET_CLASS!r}, got {v!r}")
-    check("timestamp", timestamp_problem)
-    check("price", decimal_problem)
-    check("quantity", decimal_problem)
-    check("side", _side)
-    check("vendor_data", lambda v: _vendor_data(v, exchange, data.get("symbol"), data.get("side")))
-    check("sequence_number", _sequence_number)
-    check("ingestion_timestamp", timestamp_problem)
     trade_time, ingested = data.get("timestamp"), data.get("ingestion_timestamp")
     times_valid = not any(v.field in ("timestamp", "ingestion_timestamp") for v in found)
     if (
@@ -99,8 +90,16 @@ def validate(
     return found
 
 
+Rule = Callable[[Any, "str | None", Mapping[str, Any]], "str | None"]
+"""A field's check: its value, the record's exchange (when a string) and the whole record."""
+
+
+def _asset_class(value: Any) -> str | None:
+    return None if value == ASSET_CLASS else f"must be {ASSET_CLASS!r}, got {value!r}"
+
+
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def _message_id(value: Any) -> str | None:
@@ -140,7 +139,7 @@ def _symbol(value: Any, exchange: Any) -> str | None:
         return f"must be a string, got {type(value).__name__}"
     if not SYMBOL_PATTERN.fullmatch(value):
         return f"must be upper case letters and digits with no separator, like BTCUSDT, got {value!r}"
-    if exchange == Exchange.KRAKEN:
+    if exchange == Exchange.KRAKEN and (value.startswith(_ALIASES) or value.endswith(_ALIASES)):
         for alias, name in ASSET_ALIASES.items():
             if value.startswith(alias) or value.endswith(alias):
                 return f"{value!r} is not normalised: Kraken's {alias} must be written {name}"
@@ -188,7 +187,9 @@ def decimal_problem(value: Any) -> str | None:
         return (
             f"{value:.6e} has more than {MAX_INTEGER_DIGITS} digits before the point (lake: decimal(38,18))"
         )
-    exponent = value.normalize().as_tuple().exponent
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_SCALE:  # trailing zeros may take it back in range
+        exponent = value.normalize().as_tuple().exponent
     if isinstance(exponent, int) and -exponent > MAX_SCALE:
         return f"{value} has more than {MAX_SCALE} decimal places (the lake's decimal(38,18))"
     return None
@@ -203,9 +204,9 @@ def _vendor_data(value: Any, exchange: Any, symbol: Any, side: Any) -> str | Non
     required = VENDOR_KEYS.get(exchange)
     if required is None:
         return None
-    missing = sorted(required - value.keys())
+    missing = required - value.keys()
     if missing:
-        return f"{exchange} trades need {', '.join(missing)}"
+        return f"{exchange} trades need {', '.join(sorted(missing))}"
     pair = value["base_asset"] + value["quote_asset"]
     if isinstance(symbol, str) and pair != symbol:
         return f"base_asset + quote_asset is {pair}, not the symbol {symbol}"
@@ -226,3 +227,24 @@ def _sequence_number(value: Any) -> str | None:
     if not _is_int(value) or not 0 <= value <= MAX_LONG:
         return f"must be null or an integer from 0 to 2^63-1, got {value!r}"
     return None
+
+
+_ALIASES = tuple(ASSET_ALIASES)
+_RULES: tuple[tuple[str, Rule], ...] = (
+    ("message_id", lambda v, exchange, data: _message_id(v)),
+    ("trade_id", lambda v, exchange, data: _trade_id(v, exchange, data.get("sequence_number"))),
+    ("symbol", lambda v, exchange, data: _symbol(v, exchange)),
+    ("exchange", lambda v, exchange, data: _exchange(v)),
+    ("asset_class", lambda v, exchange, data: _asset_class(v)),
+    ("timestamp", lambda v, exchange, data: timestamp_problem(v)),
+    ("price", lambda v, exchange, data: decimal_problem(v)),
+    ("quantity", lambda v, exchange, data: decimal_problem(v)),
+    ("side", lambda v, exchange, data: _side(v)),
+    (
+        "vendor_data",
+        lambda v, exchange, data: _vendor_data(v, exchange, data.get("symbol"), data.get("side")),
+    ),
+    ("sequence_number", lambda v, exchange, data: _sequence_number(v)),
+    ("ingestion_timestamp", lambda v, exchange, data: timestamp_problem(v)),
+)
+"""Each field's rule, in the order its violations are reported."""
