@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -31,6 +31,7 @@ from pyiceberg.table import Table
 from k2tui.consume.crash import CrashPlan, CrashPoint
 from k2tui.consume.memory import release_freed_memory
 from k2tui.consume.metrics import ConsumerMetrics
+from k2tui.consume.recent import RecentIds
 from k2tui.consume.resilience import (
     TRANSIENT_KAFKA_ERRORS,
     TRANSIENT_LAKE_ERRORS,
@@ -56,6 +57,10 @@ LOG_END = -1
 """A new group's start without --from-beginning: the high watermark of the first fetch (tansu's
 ListOffsets reports the log end wrongly, a fetch's high watermark rightly)."""
 LEAVE_GROUP_TIMEOUT = 2.0
+CAUGHT_UP_FLUSH = 0.25
+"""Share of the flush interval after which a partial batch is written if the consumer has read all there
+is: a broker that hands over records in bursts (tansu on S3) would otherwise hold the tail of each
+burst back until the next one or the interval. Fetched records keep flushing on size as ever."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -219,7 +224,7 @@ class IcebergConsumer:
         self._unflushed = _Unflushed()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._written_next: dict[TopicPartition, int] = {}
-        self._recent_ids: OrderedDict[str, None] = OrderedDict()
+        self._recent_ids = RecentIds(RECENT_MESSAGE_IDS)
         self._consumer: AIOKafkaConsumer | None = None
         self._last_flush = time.monotonic()
         self._last_message = time.monotonic()
@@ -357,7 +362,8 @@ class IcebergConsumer:
         if self.blocked:
             waits = [b.waiting() for b in (self.lake_breaker, self.registry_breaker) if b.failures]
             return max(10, min(500, int(min(waits, default=0.1) * 1000)))
-        to_flush = self._last_flush + self.flush_interval - time.monotonic()
+        interval = self.flush_interval * (CAUGHT_UP_FLUSH if self._caught_up() else 1.0)
+        to_flush = self._last_flush + interval - time.monotonic()
         return max(1, min(500, int(to_flush * 1000)))
 
     def _room(self) -> int:
@@ -377,10 +383,23 @@ class IcebergConsumer:
     def _flush_due(self) -> bool:
         if self.lake_breaker.failures:
             return self.lake_breaker.waiting() == 0
+        waited = time.monotonic() - self._last_flush
         return (
             len(self._unflushed.records) >= self.batch_size
-            or time.monotonic() - self._last_flush >= self.flush_interval
+            or waited >= self.flush_interval
+            or (waited >= self.flush_interval * CAUGHT_UP_FLUSH and self._caught_up())
         )
+
+    def _caught_up(self) -> bool:
+        """Records are waiting and Kafka has nothing newer: waiting for more would only make them later."""
+        consumer = self._consumer
+        if not self._unflushed.records or self._inbox or consumer is None:
+            return False
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None or self._fetched_to.get(tp, LOG_END) < end:
+                return False
+        return True
 
     def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Log end (the fetch's high watermark, which tansu reports right) minus the next offset to write."""
@@ -630,10 +649,7 @@ class IcebergConsumer:
         self.metrics.batch_size.observe(result.records)
         for topic, count in unflushed.topics.items():
             self.metrics.written.labels(topic).inc(count)
-        for message_id in unflushed.ids:
-            self._recent_ids[message_id] = None
-        while len(self._recent_ids) > RECENT_MESSAGE_IDS:
-            self._recent_ids.popitem(last=False)
+        self._recent_ids.add_all(unflushed.ids)
 
     async def _commit_to_kafka(self, next_offsets: dict[TopicPartition, int]) -> None:
         """A convenience after the append (Iceberg holds the truth), so a failure is retried next time."""
