@@ -57,10 +57,6 @@ LOG_END = -1
 """A new group's start without --from-beginning: the high watermark of the first fetch (tansu's
 ListOffsets reports the log end wrongly, a fetch's high watermark rightly)."""
 LEAVE_GROUP_TIMEOUT = 2.0
-CAUGHT_UP_FLUSH = 0.25
-"""Share of the flush interval after which a partial batch is written if the consumer has read all there
-is: a broker that hands over records in bursts (tansu on S3) would otherwise hold the tail of each
-burst back until the next one or the interval. Fetched records keep flushing on size as ever."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -362,8 +358,7 @@ class IcebergConsumer:
         if self.blocked:
             waits = [b.waiting() for b in (self.lake_breaker, self.registry_breaker) if b.failures]
             return max(10, min(500, int(min(waits, default=0.1) * 1000)))
-        interval = self.flush_interval * (CAUGHT_UP_FLUSH if self._caught_up() else 1.0)
-        to_flush = self._last_flush + interval - time.monotonic()
+        to_flush = self._last_flush + self.flush_interval - time.monotonic()
         return max(1, min(500, int(to_flush * 1000)))
 
     def _room(self) -> int:
@@ -383,23 +378,10 @@ class IcebergConsumer:
     def _flush_due(self) -> bool:
         if self.lake_breaker.failures:
             return self.lake_breaker.waiting() == 0
-        waited = time.monotonic() - self._last_flush
         return (
             len(self._unflushed.records) >= self.batch_size
-            or waited >= self.flush_interval
-            or (waited >= self.flush_interval * CAUGHT_UP_FLUSH and self._caught_up())
+            or time.monotonic() - self._last_flush >= self.flush_interval
         )
-
-    def _caught_up(self) -> bool:
-        """Records are waiting and Kafka has nothing newer: waiting for more would only make them later."""
-        consumer = self._consumer
-        if not self._unflushed.records or self._inbox or consumer is None:
-            return False
-        for tp in consumer.assignment():
-            end = consumer.highwater(tp)
-            if end is None or self._fetched_to.get(tp, LOG_END) < end:
-                return False
-        return True
 
     def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Log end (the fetch's high watermark, which tansu reports right) minus the next offset to write."""

@@ -73,27 +73,6 @@ async def test_a_partial_batch_flushes_when_the_interval_passes(
     assert took < 10, "written by the interval, not by shutdown"
 
 
-async def test_a_partial_batch_is_written_early_once_kafka_has_nothing_newer(
-    stack: LocalStack, topic: str, tmp_path: Path
-) -> None:
-    trades = list(sample_trades(30, seed=605))
-    consumer = consumer_for(
-        stack, trades_table(stack), topic, tmp_path / "dlq", batch_size=1000, flush_interval=30
-    )
-    stop = asyncio.Event()
-    running = asyncio.create_task(consumer.run(stop))
-    await until(lambda: len(consumer.assignment) == 3, 30, "the consumer has joined")
-    await asyncio.sleep(1)  # its start offsets found
-    await produce(stack, topic, trades)
-    began = time.monotonic()
-    await until(lambda: consumer.stats.written == 30, 40, "30 trades written without a full batch")
-    took = time.monotonic() - began
-    stop.set()
-    await running
-    assert took < 15, f"written after {took:.1f} s: held for the 30 s interval though caught up"
-    assert consumer.stats.snapshots == 1
-
-
 async def test_an_idle_consumer_adds_no_empty_snapshots(
     stack: LocalStack, topic: str, tmp_path: Path
 ) -> None:
