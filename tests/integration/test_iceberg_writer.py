@@ -84,6 +84,7 @@ def test_a_transaction_derives_its_pending_metadata_once_per_change(table) -> No
     transaction.set_properties({"k2.probe": "staged"})
     staged = transaction.table_metadata
     assert staged is not before and staged.properties["k2.probe"] == "staged"
+    assert transaction.table_metadata is staged  # derived once for this change, not per read
     assert "k2.probe" not in table.properties
     transaction.commit_transaction()
     assert table.properties["k2.probe"] == "staged"
