@@ -693,7 +693,7 @@ def consume(
     --max-messages. Exit code 0 only when every consumed message was written, dead-lettered or dropped
     as a duplicate, and no error stopped it.
     """
-    from k2tui.consume.memory import use_lean_memory
+    from k2tui.consume.memory import spare_the_collector, use_lean_memory
 
     use_lean_memory()  # before the imports below bring in pyarrow, which picks its allocator then
     from k2tui.consume.consumer import IcebergConsumer
@@ -740,6 +740,7 @@ def consume(
             loop.add_signal_handler(signum, stop.set)
         return await consumer.run(stop)
 
+    spare_the_collector()
     with contextlib.suppress(Exception):  # counted in the statistics and named below them
         asyncio.run(run())
     _render_consumer_stats(consumer.stats)

@@ -1,4 +1,5 @@
-"""The consumer's resident memory: Arrow on the system allocator, one malloc arena, freed pages returned.
+"""The consumer's memory: Arrow on the system allocator, one malloc arena, freed pages returned, and
+the garbage collector kept off what lives for the whole run.
 
 Arrow's default pool (mimalloc) and glibc's per-thread arenas both keep freed pages, so the RSS of a
 consumer that builds a batch, appends it and lets it go creeps up by the size of several batches.
@@ -14,6 +15,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import functools
+import gc
 import os
 import sys
 
@@ -51,3 +53,14 @@ def release_freed_memory() -> None:
     if libc is not None:
         with contextlib.suppress(AttributeError):
             libc.malloc_trim(0)
+
+
+def spare_the_collector() -> None:
+    """Call once started: what is alive by then (the imports, the table) is not walked again.
+
+    Decoding allocates a dict per message and the consumer holds a whole chunk of them, so the
+    collector runs often, and each older-generation pass walked every object the imports had made.
+    Decoding cost 14 µs a message in the consumer against 6 µs alone. Frozen, (b) went from about
+    20,000 to 28,000–33,000 msg/s. A higher young-generation threshold on top measured no better.
+    """
+    gc.freeze()

@@ -138,7 +138,7 @@ class LakeWriter:
 
     def append(
         self,
-        records: Sequence[TradeV2],
+        records: Sequence[TradeV2] | pa.Table,
         offsets: dict[TopicPartition, int],
         starts: dict[TopicPartition, int] | None = None,
     ) -> AppendResult:
@@ -148,9 +148,13 @@ class LakeWriter:
         in the lake is not written again (AppendResult.already_written), and one another writer got
         past raises StaleBatchError. The consumer always passes them; that is what makes a retry after
         an outage, or a member that lost its partitions without knowing, write nothing twice.
+        `records` may be a table of the v2 columns already (the model's V2_ARROW_SCHEMA).
         """
         began = time.perf_counter()
-        data = arrow_trades(records, self._schema)
+        if isinstance(records, pa.Table):
+            data = records.cast(self._schema)
+        else:
+            data = arrow_trades(records, self._schema)
         commit_id = str(uuid.uuid4())
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             properties = carried_properties(self.table)
@@ -159,7 +163,7 @@ class LakeWriter:
                 snapshot = self.table.current_snapshot()
                 assert snapshot is not None
                 seconds = time.perf_counter() - began
-                return AppendResult(snapshot.snapshot_id, commit_id, len(records), seconds, attempt, True)
+                return AppendResult(snapshot.snapshot_id, commit_id, data.num_rows, seconds, attempt, True)
             merged = recorded | offsets
             properties[offsets_key(self.group)] = _encode_offsets(merged)
             properties[COMMIT_ID] = commit_id
@@ -184,7 +188,7 @@ class LakeWriter:
         snapshot = self.table.current_snapshot()
         assert snapshot is not None
         return AppendResult(
-            snapshot.snapshot_id, commit_id, len(records), time.perf_counter() - began, attempt
+            snapshot.snapshot_id, commit_id, data.num_rows, time.perf_counter() - began, attempt
         )
 
     def _committed(self, commit_id: str) -> bool:

@@ -42,3 +42,16 @@ def trade_v2_schema() -> dict[str, Any]:
 
 def trade_v2_field_names() -> list[str]:
     return [field["name"] for field in trade_v2_schema()["fields"]]
+
+
+def decodes_as_v2(schema: Any) -> bool:
+    """Whether a writer schema decodes to exactly the v2 fields and types (its docs may differ)."""
+    return _without_docs(schema) == _without_docs(trade_v2_schema())
+
+
+def _without_docs(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {key: _without_docs(value) for key, value in schema.items() if key != "doc"}
+    if isinstance(schema, list):
+        return [_without_docs(item) for item in schema]
+    return schema

@@ -114,10 +114,16 @@ class AvroDecoder:
     def __init__(self, lookup: SchemaLookup):
         self._lookup = lookup
         self._readers: dict[int, cavro.Schema] = {}
+        self._schemas: dict[int, Any] = {}
 
     def add_schema(self, schema_id: int, schema: str | dict[str, Any]) -> None:
         """Seed the cache (a producer and consumer in one process need no lookup)."""
-        self._readers[schema_id] = _marked_reader(_parsed(schema))
+        self._schemas[schema_id] = _parsed(schema)
+        self._readers[schema_id] = _marked_reader(self._schemas[schema_id])
+
+    def writer_schema(self, schema_id: int) -> Any:
+        """The schema (JSON data) that messages of `schema_id` were written with; decoded ones only."""
+        return self._schemas[schema_id]
 
     def knows(self, raw: bytes) -> bool:
         """Whether `raw` decodes without a registry lookup (its schema id is cached, or it is malformed)."""
@@ -176,7 +182,8 @@ class AvroDecoder:
                 schema_id,
             ) from error
         try:
-            reader = _marked_reader(_parsed(text))
+            schema = _parsed(text)
+            reader = _marked_reader(schema)
         except Exception as error:  # cavro refuses what it cannot read with several exception types
             raise WireFormatError(
                 WireErrorKind.BAD_BODY,
@@ -185,5 +192,6 @@ class AvroDecoder:
                 bytes(raw),
                 schema_id,
             ) from error
+        self._schemas[schema_id] = schema
         self._readers[schema_id] = reader
         return reader

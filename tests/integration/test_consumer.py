@@ -1,6 +1,7 @@
 """The consumer on the real stack: every message exactly once in Iceberg, across restarts and crashes."""
 
 import asyncio
+import json
 import re
 import uuid
 from collections import Counter
@@ -14,9 +15,12 @@ from k2tui.consume.writer import committed_offsets
 from k2tui.ingest.dlq import read_dead_letters
 from k2tui.lake.maintenance import MaintenancePolicy, MaintenanceSchedule
 from k2tui.model.samples import sample_trades
+from k2tui.model.schema import decodes_as_v2, trade_v2_schema
 from k2tui.model.trade import TradeV2
+from k2tui.model.wire import AvroEncoder
 from k2tui.stack.ports import find_free_port
 from k2tui.stack.proxy import Mode
+from k2tui.stack.registry.client import RegistryClient
 from k2tui.stack.supervisor import FaultAction, LocalStack
 from tests.integration.pipeline import consumer_for, framed_producer, ids_in_lake, produce, until
 
@@ -72,6 +76,54 @@ async def test_bad_messages_go_to_the_dlq_with_their_bytes_and_the_rest_is_writt
     assert "k2_iceberg_write_duration_seconds_bucket" in scraped and "k2_batch_size_count 1.0" in scraped
     assert f'k2_consumer_lag{{partition="0",topic="{topic}"}} 0.0' in scraped
     assert "process_resident_memory_bytes" in scraped
+
+
+async def test_records_breaking_the_v2_rules_and_duplicates_are_refused_row_by_row_in_a_batch(
+    stack: LocalStack,
+    table,
+    topic: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Valid, broken and repeated records mixed in one batch, and records of another writer schema."""
+    trades = list(sample_trades(300, seed=25))
+    broken = {
+        trades[10].message_id: {"price": "0"},
+        trades[120].message_id: {"symbol": "btc/usdt", "asset_class": "equity"},
+        trades[250].message_id: {"sequence_number": 1},
+    }
+    reordered = dict(trade_v2_schema())
+    reordered["fields"] = list(reversed(reordered["fields"]))
+    endpoints = stack.layout.endpoints
+    registry = RegistryClient(endpoints.registry_url)
+    other_id = registry.register(f"{topic}-reordered-value", json.dumps(reordered))
+    other = AvroEncoder(other_id, reordered)
+    assert not decodes_as_v2(reordered)
+    async with framed_producer(stack, topic) as (producer, encoder):
+        assert decodes_as_v2(json.loads(registry.schema_text_by_id(encoder.schema_id)))
+        for index, trade in enumerate(trades):
+            datum = trade.to_avro() | broken.get(trade.message_id, {})
+            codec = other if 200 <= index < 260 else encoder  # one broken record among them
+            await producer.send(topic, codec.encode(datum), key=trade.symbol.encode())
+        for trade in trades[:5]:  # a producer's retry
+            await producer.send(topic, encoder.encode(trade.to_avro()), key=trade.symbol.encode())
+        await producer.flush()
+    stats = await consumer_for(stack, table, topic, tmp_path / "dlq", max_messages=305).run(asyncio.Event())
+    assert (stats.written, stats.dead_lettered, stats.duplicates) == (297, 3, 5) and stats.accounted
+    ids = ids_in_lake(table)
+    assert set(ids) == {t.message_id for t in trades} - set(broken) and max(ids.values()) == 1
+    letters = {letter.decoded["message_id"]: letter for letter in read_dead_letters(tmp_path / "dlq")}
+    assert set(letters) == set(broken)
+    assert "price: must be greater than zero" in letters[trades[10].message_id].reason
+    assert "symbol:" in letters[trades[120].message_id].reason
+    assert "asset_class:" in letters[trades[120].message_id].reason
+    assert "differs from sequence_number" in letters[trades[250].message_id].reason
+    expected = {t.message_id: t for t in trades}
+    rows = table.scan(selected_fields=("message_id", "price", "sequence_number")).to_arrow().to_pylist()
+    assert all(
+        (row["price"], row["sequence_number"])
+        == (expected[row["message_id"]].price, expected[row["message_id"]].sequence_number)
+        for row in rows
+    )
 
 
 def _frequent_maintenance(every: float) -> MaintenancePolicy:

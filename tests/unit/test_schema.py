@@ -1,6 +1,12 @@
 import json
 
-from k2tui.model.schema import SCHEMA_FULL_NAME, trade_v2_field_names, trade_v2_schema, trade_v2_schema_text
+from k2tui.model.schema import (
+    SCHEMA_FULL_NAME,
+    decodes_as_v2,
+    trade_v2_field_names,
+    trade_v2_schema,
+    trade_v2_schema_text,
+)
 from k2tui.model.trade import TradeV2
 
 
@@ -23,3 +29,15 @@ def test_field_types_are_the_documented_choices() -> None:
     assert fields["exchange"]["symbols"] == ["BINANCE", "KRAKEN"]
     assert fields["side"]["symbols"] == ["BUY", "SELL"]
     assert fields["vendor_data"] == {"type": "map", "values": "string"}
+
+
+def test_a_writer_schema_decodes_as_v2_whatever_its_docs_but_not_with_other_fields() -> None:
+    schema = trade_v2_schema()
+    undocumented = {
+        **schema,
+        "doc": "",
+        "fields": [{k: v for k, v in f.items() if k != "doc"} for f in schema["fields"]],
+    }
+    assert decodes_as_v2(schema) and decodes_as_v2(undocumented)
+    assert not decodes_as_v2({**schema, "fields": schema["fields"][:-1]})
+    assert not decodes_as_v2({**schema, "fields": [*schema["fields"][1:], schema["fields"][0]]})
