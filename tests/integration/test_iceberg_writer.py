@@ -1,5 +1,6 @@
 """Appends to Iceberg carry the Kafka offsets they came from, merged across groups and writers."""
 
+import copy
 from decimal import Decimal
 
 import pytest
@@ -89,3 +90,15 @@ def test_a_transaction_derives_its_pending_metadata_once_per_change(table) -> No
     transaction.commit_transaction()
     assert table.properties["k2.probe"] == "staged"
     assert LakeTransaction(table).table_metadata.properties["k2.probe"] == "staged"
+
+
+def test_a_metadata_copy_shares_the_frozen_snapshots_and_copies_what_holds_them(table) -> None:  # type: ignore[no-untyped-def]
+    writer = LakeWriter(table, "g")
+    for first in (0, 5):
+        writer.append(list(sample_trades(5, seed=first + 40)), {("t", 0): first + 5}, {("t", 0): first})
+    metadata = table.metadata
+    copied = copy.deepcopy(metadata)
+    assert copied == metadata and copied.snapshots is not metadata.snapshots
+    assert all(a is b for a, b in zip(copied.snapshots, metadata.snapshots, strict=True))
+    assert copied.snapshot_log is not metadata.snapshot_log and copied.refs is not metadata.refs
+    assert len(copied.snapshots) == 2
