@@ -66,6 +66,8 @@ LEAVE_GROUP_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Decoded = tuple[TopicPartition, ConsumerRecord[bytes, bytes], dict[str, Any] | None]
+"""A fetched message and its record as the v2 types, or None when it was dead-lettered."""
 
 
 @dataclass
@@ -482,7 +484,7 @@ class IcebergConsumer:
         if self._inbox and self.registry_breaker.failures and not self.registry_breaker.allows():
             return
         while self._inbox:
-            decoded: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], dict[str, Any] | None]] = []
+            decoded: list[Decoded] = []
             try:
                 while self._inbox and len(decoded) < CHECK_CHUNK:
                     tp, message = self._inbox[0]
@@ -495,9 +497,7 @@ class IcebergConsumer:
             self._take(decoded)
         self.registry_breaker.succeeded()
 
-    def _take(
-        self, decoded: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], dict[str, Any] | None]]
-    ) -> None:
+    def _take(self, decoded: list[Decoded]) -> None:
         """Count the messages, dead-letter what breaks the v2 rules, drop duplicates, batch the rest."""
         if not decoded:
             return
