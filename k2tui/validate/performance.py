@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import ConsumerRecord, TopicPartition
 from pyiceberg.exceptions import NoSuchTableError
 
-from k2tui.consume.consumer import ConsumerStats, IcebergConsumer
+from k2tui.consume.consumer import ConsumerStats, Decoded, IcebergConsumer
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.producer import subject_for
 from k2tui.ingest.stats import percentile
@@ -200,10 +199,11 @@ class PhaseRun:
 class _TimedConsumer(IcebergConsumer):
     """The real consumer, noting when each message is done and when each append lands.
 
-    A message is done when it is decoded, checked and batched; the run loop takes messages one at a
-    time, so the time since the previous one was done is its consume-and-process latency. An append
-    adds its own duration to the latency of the last message taken: the one that filled the batch (or
-    found the flush interval up).
+    A message is done when it is decoded, checked and batched. The run loop does that a chunk of
+    fetched messages at a time, so every message of a chunk is done when the chunk is, and its
+    consume-and-process latency is the time since the previous chunk was done (for the first, since
+    its decoding began). An append adds its own duration to the latency of the last message taken:
+    one of the chunk that filled the batch (or found the flush interval up).
     """
 
     def __init__(self, **options: Any) -> None:
@@ -212,11 +212,16 @@ class _TimedConsumer(IcebergConsumer):
         self.flushes: list[Flush] = []
         self._since: float | None = None
 
-    async def _take(self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]) -> None:
-        began = time.perf_counter()
-        await super()._take(tp, message)
+    async def _drain_inbox(self) -> None:
+        if self._since is None and self._inbox:
+            self._since = time.perf_counter()
+        await super()._drain_inbox()
+
+    def _take(self, decoded: list[Decoded]) -> None:
+        super()._take(decoded)
         done = time.perf_counter()
-        self.latencies.append(done - (began if self._since is None else self._since))
+        if self._since is not None:
+            self.latencies.extend([done - self._since] * len(decoded))
         self._since = done
 
     async def flush(self) -> None:
