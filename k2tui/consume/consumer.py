@@ -519,17 +519,17 @@ class IcebergConsumer:
         if not checkable:
             return
         checked = check_batch([datum for _, _, datum in checkable])
-        keep = checked.valid
+        keep = [False] * len(checkable)
         for row, (tp, message, datum) in enumerate(checkable):
-            if not keep[row]:
+            if row in checked.violations:
                 self._refuse(tp, message, checked.violations[row], datum)
                 unflushed.dead_lettered += 1
                 continue
             message_id = datum["message_id"]
             if message_id in unflushed.ids or message_id in self._recent_ids:
                 unflushed.duplicates += 1
-                keep[row] = False
                 continue
+            keep[row] = True
             unflushed.ids.add(message_id)
             unflushed.topics[tp.topic] += 1
             if datum["sequence_number"] is not None:

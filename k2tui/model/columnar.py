@@ -10,6 +10,7 @@ rules (a trade id with leading zeros, a decimal Arrow cannot parse), to be accep
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from k2tui.model.validation import (
     DECIMAL_TEXT,
     DEFAULT_MAX_CLOCK_SKEW_US,
     FIELDS,
+    KRAKEN_V1_HASH,
     MAX_TIMESTAMP_US,
     MIN_TIMESTAMP_US,
     SYMBOL_PATTERN,
@@ -64,7 +66,7 @@ def _whole(pattern: re.Pattern[str]) -> str:
 _UUID = _whole(UUID_PATTERN)
 _SYMBOL = _whole(SYMBOL_PATTERN)
 _DECIMAL = _whole(DECIMAL_TEXT)
-_KRAKEN_V1_ID = _whole(re.compile(r"KRAKEN-[0-9]+-[0-9a-f]{8,}"))
+_KRAKEN_V1_ID = _whole(re.compile(f"KRAKEN-[0-9]+{KRAKEN_V1_HASH}"))
 _ALIASES = "|".join(ASSET_ALIASES)
 _KRAKEN_ALIAS = f"^(?:{_ALIASES})|(?:{_ALIASES})$"
 _EXCHANGES = pa.array(list(Exchange), TEXT)
@@ -79,12 +81,16 @@ _VENDOR_KEYS = sorted(frozenset().union(*VENDOR_KEYS.values()))
 
 @dataclass(frozen=True)
 class CheckedBatch:
-    """The batch as v2 Arrow columns (rows broken beyond conversion hold nulls) and each row's verdict."""
+    """The batch as v2 Arrow columns (rows broken beyond conversion hold nulls) and what was refused."""
 
     table: pa.Table
-    valid: list[bool]
     violations: dict[int, list[Violation]]
     """The rows `validate()` refused, by position, with everything wrong with each."""
+
+    @functools.cached_property
+    def valid(self) -> list[bool]:
+        """Each row's verdict, in order: True where nothing was refused."""
+        return [row not in self.violations for row in range(self.table.num_rows)]
 
 
 def check_batch(
@@ -115,20 +121,13 @@ def check_batch(
     for name in _DECIMALS:
         arrays[name], passes = _decimal_column(values[name])
         checks.append(passes)
-    verdict = checks[0]
-    for check in checks[1:]:
-        verdict = pc.and_kleene(verdict, check)
-    valid: list[bool] = pc.fill_null(verdict, False).to_pylist()
+    passed = pc.fill_null(functools.reduce(pc.and_kleene, checks), False).to_pylist()
     violations: dict[int, list[Violation]] = {}
-    for row, passed in enumerate(valid):
-        if not passed:
-            found = validate(datums[row], max_clock_skew_us=max_clock_skew_us)
-            if found:
-                violations[row] = found
-            else:  # the columns were stricter than the rules
-                valid[row] = True
+    for row, ok in enumerate(passed):  # a row the columns refuse but validate() passes is kept
+        if not ok and (found := validate(datums[row], max_clock_skew_us=max_clock_skew_us)):
+            violations[row] = found
     table = pa.Table.from_arrays([arrays[name] for name in FIELDS], schema=V2_ARROW_SCHEMA)
-    return CheckedBatch(table, valid, violations)
+    return CheckedBatch(table, violations)
 
 
 def _symbol_passes(symbol: pa.Array, exchange: pa.Array) -> pa.Array:
@@ -156,10 +155,7 @@ def _vendor_data_passes(arrays: dict[str, pa.Array], vendor_data: list[Mapping[s
     keys = {key: pa.array([data.get(key) for data in vendor_data], TEXT) for key in _VENDOR_KEYS}
 
     def has_all(exchange_keys: frozenset[str]) -> pa.Array:
-        present = pc.is_valid(keys[next(iter(exchange_keys))])
-        for key in exchange_keys:
-            present = pc.and_kleene(present, pc.is_valid(keys[key]))
-        return present
+        return functools.reduce(pc.and_kleene, (pc.is_valid(keys[key]) for key in exchange_keys))
 
     pair = pc.equal(
         pc.binary_join_element_wise(keys["base_asset"], keys["quote_asset"], pa.scalar("", TEXT)),

@@ -15,10 +15,12 @@ from k2tui.model.trade import ASSET_CLASS, VENDOR_KEYS, Exchange, Side, TradeV2
 
 # Patterns are used with fullmatch and [0-9], so no trailing newline or non-ASCII digit slips through.
 UUID_PATTERN = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+KRAKEN_V1_HASH = "-[0-9a-f]{8,}"
+"""What follows the trade time in a Kraken v1 id, which has no exchange trade id to carry."""
 TRADE_ID_PATTERNS: dict[str, re.Pattern[str]] = {
     Exchange.BINANCE: re.compile(r"BINANCE-([0-9]+)"),
     # v2 carries a trade id; v1 has none, so its id is the trade time and a hash of the trade.
-    Exchange.KRAKEN: re.compile(r"KRAKEN-([0-9]+)(-[0-9a-f]{8,})?"),
+    Exchange.KRAKEN: re.compile(rf"KRAKEN-([0-9]+)({KRAKEN_V1_HASH})?"),
 }
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,20}")
 DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
