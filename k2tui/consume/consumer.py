@@ -39,7 +39,7 @@ from k2tui.consume.resilience import (
     TRANSIENT_REGISTRY_ERRORS,
     CircuitBreaker,
 )
-from k2tui.consume.sequence import GAP_KINDS, SequenceTracker
+from k2tui.consume.sequence import SequenceTracker
 from k2tui.consume.writer import AppendResult, LakeWriter, StaleBatchError
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.producer import ensure_topics
@@ -520,6 +520,7 @@ class IcebergConsumer:
             return
         checked = check_batch([datum for _, _, datum in checkable])
         keep = [False] * len(checkable)
+        sequenced: list[tuple[str, str, int]] = []
         for row, (tp, message, datum) in enumerate(checkable):
             if row in checked.violations:
                 self._refuse(tp, message, checked.violations[row], datum)
@@ -533,18 +534,15 @@ class IcebergConsumer:
             unflushed.ids.add(message_id)
             unflushed.topics[tp.topic] += 1
             if datum["sequence_number"] is not None:
-                self._observe_sequence(datum["exchange"], datum["symbol"], datum["sequence_number"])
+                sequenced.append((datum["exchange"], datum["symbol"], datum["sequence_number"]))
+        for gap in self.sequences.gaps_in(sequenced):
+            self.stats.sequence_gaps += 1
+            self.metrics.gaps.labels(gap.exchange, gap.symbol).inc()
+            log.warning("sequence %s", gap.describe())
         rows = checked.table if all(keep) else checked.table.filter(pa.array(keep))
         if rows.num_rows:
             unflushed.tables.append(rows)
             unflushed.rows += rows.num_rows
-
-    def _observe_sequence(self, exchange: str, symbol: str, sequence: int) -> None:
-        event = self.sequences.observe(exchange, symbol, sequence)
-        if event.kind in GAP_KINDS:
-            self.stats.sequence_gaps += 1
-            self.metrics.gaps.labels(event.exchange, event.symbol).inc()
-            log.warning("sequence %s", event.describe())
 
     async def _decode(
         self, tp: TopicPartition, message: ConsumerRecord[bytes, bytes]

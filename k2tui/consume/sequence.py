@@ -7,6 +7,7 @@ restarts its counter) starts the tracking afresh rather than flooding the log wi
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -95,6 +96,25 @@ class SequenceTracker:
         if kind in GAP_KINDS:
             self.recent_gaps.append(event)
         return event
+
+    def gaps_in(self, observed: Iterable[tuple[str, str, int]]) -> list[SequenceEvent]:
+        """Observe each (exchange, symbol, sequence) in turn and return the gaps among them.
+
+        A trade in order, nearly every one, is taken without building its event: a third of what
+        `observe` costs it.
+        """
+        gaps: list[SequenceEvent] = []
+        tracks = self._tracks
+        for exchange, symbol, sequence in observed:
+            track = tracks.get((exchange, symbol))
+            if track is not None and sequence == track.last + 1:
+                track.last = sequence
+                track.remember(sequence)
+                continue
+            event = self.observe(exchange, symbol, sequence)
+            if event.kind in GAP_KINDS:
+                gaps.append(event)
+        return gaps
 
     @property
     def gap_count(self) -> int:

@@ -1,6 +1,6 @@
 """The consumer's sequence tracker: gaps, replays and resets per exchange and symbol."""
 
-from k2tui.consume.sequence import SequenceKind, SequenceTracker
+from k2tui.consume.sequence import GAP_KINDS, SequenceKind, SequenceTracker
 
 
 def _kinds(tracker: SequenceTracker, ids: list[int], symbol: str = "BTCUSDT") -> list[SequenceKind]:
@@ -63,3 +63,17 @@ def test_symbols_and_exchanges_are_tracked_apart() -> None:
     assert tracker.observe("BINANCE", "BTCUSDT", 2).kind is SequenceKind.IN_ORDER
     assert tracker.observe("KRAKEN", "BTCUSD", 905).kind is SequenceKind.SMALL_GAP
     assert tracker.gaps == {("KRAKEN", "BTCUSD"): 1}
+
+
+def test_gaps_in_a_run_are_what_observing_one_by_one_finds() -> None:
+    sequences = [1, 2, 3, 5, 6, 6, 4, 7, 2000, 2001, 10, 11, 3_000_000, 3_000_001, 3_000_003]
+    observed = [(exchange, "BTCUSDT", s) for s in sequences for exchange in ("BINANCE", "KRAKEN")]
+    one_by_one = SequenceTracker()
+    expected = [event for item in observed if (event := one_by_one.observe(*item)).kind in GAP_KINDS]
+    run = SequenceTracker()
+    gaps = run.gaps_in(observed)
+    assert gaps == expected
+    assert [gap.got for gap in gaps[::2]] == [5, 2000, 3_000_000, 3_000_003]
+    assert run.gaps == one_by_one.gaps
+    assert run.recent_gaps == one_by_one.recent_gaps
+    assert run.observe("BINANCE", "BTCUSDT", 3_000_004).kind is SequenceKind.IN_ORDER
