@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import OrderedDict
+from typing import Any
 
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+from pyiceberg.io import FileIO
 from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadata
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from k2tui.lake.table import (
@@ -20,9 +26,55 @@ from k2tui.lake.table import (
 from k2tui.stack.layout import StackLayout
 from k2tui.stack.services import catalog_properties
 
+KEPT_METADATA = 4
+"""Metadata files a catalog keeps parsed: the current one, and a few a slow reader may still hold."""
 
-def open_catalog(layout: StackLayout) -> SqlCatalog:
-    return SqlCatalog(layout.endpoints.catalog_name, **catalog_properties(layout))
+
+class LakeCatalog(SqlCatalog):
+    """A SQL catalog that parses each table metadata file once.
+
+    A metadata file never changes once written, so the catalog keeps the newest few it has read or
+    written, by location. pyiceberg reads the table's current metadata back before every commit, and
+    so does every refresh: at 250 snapshots that read and its parsing were 25 ms of a 156 ms 500-row
+    append. The catalog's row is still read each time, so another process's commit is seen as before.
+    """
+
+    def __init__(self, name: str, **properties: Any) -> None:
+        super().__init__(name, **properties)
+        self._parsed: OrderedDict[str, TableMetadata] = OrderedDict()
+        self._lock = threading.Lock()  # the API reads from several threads
+
+    def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
+        location = orm_table.metadata_location
+        with self._lock:
+            metadata = self._parsed.get(location)
+        if metadata is None or not orm_table.table_namespace or not orm_table.table_name:
+            table = super()._convert_orm_to_iceberg(orm_table)
+            self._keep(table.metadata_location, table.metadata)
+            return table
+        self._keep(location, metadata)
+        return Table(
+            identifier=(*Catalog.identifier_to_tuple(orm_table.table_namespace), orm_table.table_name),
+            metadata=metadata,
+            metadata_location=location,
+            io=self._load_file_io(metadata.properties, location),
+            catalog=self,
+        )
+
+    def _write_metadata(self, metadata: TableMetadata, io: FileIO, metadata_path: str) -> None:  # type: ignore[override]
+        super()._write_metadata(metadata, io, metadata_path)
+        self._keep(metadata_path, metadata)
+
+    def _keep(self, location: str, metadata: TableMetadata) -> None:
+        with self._lock:
+            self._parsed[location] = metadata
+            self._parsed.move_to_end(location)
+            while len(self._parsed) > KEPT_METADATA:
+                self._parsed.popitem(last=False)
+
+
+def open_catalog(layout: StackLayout) -> LakeCatalog:
+    return LakeCatalog(layout.endpoints.catalog_name, **catalog_properties(layout))
 
 
 class LakeUnavailableError(RuntimeError):

@@ -102,3 +102,34 @@ def test_a_metadata_copy_shares_the_frozen_snapshots_and_copies_what_holds_them(
     assert all(a is b for a, b in zip(copied.snapshots, metadata.snapshots, strict=True))
     assert copied.snapshot_log is not metadata.snapshot_log and copied.refs is not metadata.refs
     assert len(copied.snapshots) == 2
+
+
+def test_the_catalog_parses_a_metadata_file_once_and_still_sees_other_writers(  # type: ignore[no-untyped-def]
+    table, stack: LocalStack, monkeypatch
+) -> None:
+    from pyiceberg.catalog import sql
+
+    parsed: list[str] = []
+    parse = sql.FromInputFile.table_metadata
+
+    def counting(input_file, encoding="utf-8"):  # type: ignore[no-untyped-def]
+        parsed.append(input_file.location)
+        return parse(input_file, encoding)
+
+    monkeypatch.setattr(sql.FromInputFile, "table_metadata", staticmethod(counting))
+    trades = list(sample_trades(35, seed=14))
+    writer = LakeWriter(table, "g")
+    for start in range(0, 20, 5):
+        writer.append(trades[start : start + 5], {("t", 0): start + 5})
+    assert table.refresh().metadata_location == table.metadata_location
+    assert parsed == []  # every commit and refresh built on metadata this catalog wrote
+
+    other = LakeWriter(open_catalog(stack.layout).load_table(table.name()), "g")  # another process
+    other.append(trades[20:30], {("t", 0): 30})
+    parsed.clear()
+    table.refresh()
+    assert parsed == [table.metadata_location]  # the other writer's metadata, read once
+    writer.append(trades[30:], {("t", 0): 35})
+    assert len(parsed) == 1
+    assert writer.offsets() == {("t", 0): 35}
+    assert sorted(table.scan().to_arrow()["message_id"].to_pylist()) == sorted(t.message_id for t in trades)
