@@ -175,13 +175,13 @@ class LakeWriter:
                 self.table.refresh()
                 continue
             except OSError:
-                # The outcome is unknown (the catalog or the store timed out): did it land?
+                # The outcome is unknown (the catalog or the store failed mid-commit): did it land? If
+                # not, the caller tries again later (the consumer behind its lake breaker, with backoff):
+                # trying again here would only meet the same outage.
                 self.table.refresh()
                 if self._committed(commit_id):
                     break
-                if attempt == COMMIT_ATTEMPTS:
-                    raise
-                continue
+                raise
             break
         else:
             raise CommitFailedException(f"gave up after {COMMIT_ATTEMPTS} concurrent commit conflicts")
