@@ -60,6 +60,14 @@ class _Track:
         if len(self.recent) > RECENT_IDS:
             self.recent.popitem(last=False)
 
+    def advance(self, sequence: int) -> bool:
+        """Take `sequence` if it is the next id (True); anything else is left to the caller."""
+        if sequence != self.last + 1:
+            return False
+        self.last = sequence
+        self.remember(sequence)
+        return True
+
 
 class SequenceTracker:
     def __init__(self, *, large_gap: int = 1000, reset_after: int = 1_000_000) -> None:
@@ -77,24 +85,22 @@ class SequenceTracker:
             self._tracks[key] = _Track(sequence)
             return SequenceEvent(SequenceKind.FIRST, exchange, symbol, None, sequence)
         expected = track.last + 1
-        if sequence == expected:
-            kind = SequenceKind.IN_ORDER
-        elif sequence in track.recent:
+        if track.advance(sequence):
+            return SequenceEvent(SequenceKind.IN_ORDER, exchange, symbol, expected, sequence)
+        if sequence in track.recent:
             return SequenceEvent(SequenceKind.DUPLICATE, exchange, symbol, expected, sequence)
-        elif sequence < expected:
+        if sequence < expected:
             if track.last - sequence <= self.reset_after:
                 track.remember(sequence)
                 return SequenceEvent(SequenceKind.OUT_OF_ORDER, exchange, symbol, expected, sequence)
             self._tracks[key] = _Track(sequence)
             return SequenceEvent(SequenceKind.RESET, exchange, symbol, expected, sequence)
-        else:
-            kind = SequenceKind.SMALL_GAP if sequence - expected <= self.large_gap else SequenceKind.LARGE_GAP
-            self.gaps[key] = self.gaps.get(key, 0) + 1
+        kind = SequenceKind.SMALL_GAP if sequence - expected <= self.large_gap else SequenceKind.LARGE_GAP
+        self.gaps[key] = self.gaps.get(key, 0) + 1
         track.last = sequence
         track.remember(sequence)
         event = SequenceEvent(kind, exchange, symbol, expected, sequence)
-        if kind in GAP_KINDS:
-            self.recent_gaps.append(event)
+        self.recent_gaps.append(event)
         return event
 
     def gaps_in(self, observed: Iterable[tuple[str, str, int]]) -> list[SequenceEvent]:
@@ -107,9 +113,7 @@ class SequenceTracker:
         tracks = self._tracks
         for exchange, symbol, sequence in observed:
             track = tracks.get((exchange, symbol))
-            if track is not None and sequence == track.last + 1:
-                track.last = sequence
-                track.remember(sequence)
+            if track is not None and track.advance(sequence):
                 continue
             event = self.observe(exchange, symbol, sequence)
             if event.kind in GAP_KINDS:
