@@ -135,25 +135,33 @@ def test_the_catalog_parses_a_metadata_file_once_and_still_sees_other_writers(  
     assert sorted(table.scan().to_arrow()["message_id"].to_pylist()) == sorted(t.message_id for t in trades)
 
 
-def test_an_append_the_store_refuses_fails_at_once_and_lands_once_after(table, stack: LocalStack) -> None:  # type: ignore[no-untyped-def]
-    import time
-
+def test_an_append_the_store_refuses_fails_at_once_and_lands_once_after(  # type: ignore[no-untyped-def]
+    table, stack: LocalStack, monkeypatch
+) -> None:
+    from k2tui.consume import writer as writer_module
     from k2tui.stack.proxy import Mode
     from k2tui.stack.supervisor import FaultAction
 
+    attempts: list[object] = []
+
+    class CountedTransaction(LakeTransaction):
+        def __init__(self, table) -> None:  # type: ignore[no-untyped-def]
+            attempts.append(table)
+            super().__init__(table)
+
+    monkeypatch.setattr(writer_module, "LakeTransaction", CountedTransaction)
     trades = list(sample_trades(20, seed=15))
     writer = LakeWriter(table, "g")
     writer.append(trades[:10], {("t", 0): 10}, starts={("t", 0): 0})
+    attempts.clear()
     stack.fault("object-store", FaultAction.PARTITION, mode=Mode.RESET)
     try:
-        began = time.monotonic()
         with pytest.raises(OSError):
             writer.append(trades[10:], {("t", 0): 20}, starts={("t", 0): 10})
-        failed_after = time.monotonic() - began
     finally:
         stack.fault("object-store", FaultAction.HEAL)
-    # Left to the caller's breaker: not tried again here against the same outage.
-    assert failed_after < 15, f"the append took {failed_after:.1f} s to give up"
+    # Tried once, then left to the caller's breaker: not again here against the same outage.
+    assert len(attempts) == 1
     assert writer.offsets() == {("t", 0): 10} and len(table.snapshots()) == 1
     assert not writer.append(trades[10:], {("t", 0): 20}, starts={("t", 0): 10}).already_written
     assert table.scan().to_arrow().num_rows == 20
