@@ -10,11 +10,12 @@ from typing import Any
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
-from pyiceberg.io import FileIO
+from pyiceberg.io import PY_IO_IMPL, FileIO
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from k2tui.lake.fileio import LakeFileIO
 from k2tui.lake.table import (
     NAMESPACE,
     TABLE_IDENTIFIER,
@@ -26,6 +27,7 @@ from k2tui.lake.table import (
 from k2tui.stack.layout import StackLayout
 from k2tui.stack.services import catalog_properties
 
+LAKE_FILE_IO = f"{LakeFileIO.__module__}.{LakeFileIO.__name__}"
 KEPT_METADATA = 4
 """Metadata files a catalog keeps parsed: the current one, and a few a slow reader may still hold."""
 
@@ -74,7 +76,10 @@ class LakeCatalog(SqlCatalog):
 
 
 def open_catalog(layout: StackLayout) -> LakeCatalog:
-    return LakeCatalog(layout.endpoints.catalog_name, **catalog_properties(layout))
+    """The catalog, whose tables read and write through `LakeFileIO`."""
+    return LakeCatalog(
+        layout.endpoints.catalog_name, **catalog_properties(layout), **{PY_IO_IMPL: LAKE_FILE_IO}
+    )
 
 
 class LakeUnavailableError(RuntimeError):

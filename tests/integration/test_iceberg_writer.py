@@ -135,6 +135,36 @@ def test_the_catalog_parses_a_metadata_file_once_and_still_sees_other_writers(  
     assert sorted(table.scan().to_arrow()["message_id"].to_pylist()) == sorted(t.message_id for t in trades)
 
 
+def test_appends_ask_the_store_nothing_about_metadata_they_wrote_and_plain_readers_see_every_row(  # type: ignore[no-untyped-def]
+    table, stack: LocalStack, monkeypatch
+) -> None:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.io.pyarrow import PyArrowFile, PyArrowFileIO
+
+    from k2tui.stack.services import catalog_properties
+
+    asked: list[str] = []
+    for name in ("open", "exists", "__len__"):
+        original = getattr(PyArrowFile, name)
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):  # type: ignore[no-untyped-def]
+            asked.append(f"{_name} {self.location.rsplit('/', 1)[-1]}")
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(PyArrowFile, name, counting)
+    trades = list(sample_trades(20, seed=15))
+    writer = LakeWriter(table, "g")
+    for start in range(0, 20, 5):
+        writer.append(trades[start : start + 5], {("t", 0): start + 5})
+    # No file's length after writing it, no previous manifest list, no check before a new metadata file.
+    assert asked == []
+    plain = SqlCatalog(stack.layout.endpoints.catalog_name, **catalog_properties(stack.layout))
+    other = plain.load_table(table.name())  # what any other Iceberg reader sees
+    assert type(other.io) is PyArrowFileIO
+    assert sorted(other.scan().to_arrow()["message_id"].to_pylist()) == sorted(t.message_id for t in trades)
+    assert len(other.current_snapshot().manifests(other.io)) == 4
+
+
 def test_an_append_the_store_refuses_fails_at_once_and_lands_once_after(  # type: ignore[no-untyped-def]
     table, stack: LocalStack, monkeypatch
 ) -> None:
