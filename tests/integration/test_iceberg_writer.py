@@ -1,6 +1,8 @@
 """Appends to Iceberg carry the Kafka offsets they came from, merged across groups and writers."""
 
 import copy
+import re
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -163,6 +165,33 @@ def test_appends_ask_the_store_nothing_about_metadata_they_wrote_and_plain_reade
     assert type(other.io) is PyArrowFileIO
     assert sorted(other.scan().to_arrow()["message_id"].to_pylist()) == sorted(t.message_id for t in trades)
     assert len(other.current_snapshot().manifests(other.io)) == 4
+
+
+def test_a_500_row_append_asks_the_object_store_for_five_puts_and_nothing_else(  # type: ignore[no-untyped-def]
+    table, stack: LocalStack
+) -> None:
+    import httpx
+
+    metrics = f"http://{stack.spec('object-store').metrics_target}/metrics"
+
+    def requests() -> Counter[str]:
+        counted: Counter[str] = Counter()
+        for line in httpx.get(metrics, timeout=10).text.splitlines():
+            if line.startswith("SeaweedFS_s3_request_total{"):
+                labels, value = line.rsplit(" ", 1)
+                label = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+                if label["bucket"] == "warehouse":
+                    counted[f"{label['type']} {label['code']}"] += int(float(value))
+        return counted
+
+    trades = list(sample_trades(1000, seed=16))
+    writer = LakeWriter(table, "g")
+    writer.append(trades[:500], {("t", 0): 500})
+    before = requests()
+    writer.append(trades[500:], {("t", 0): 1000})
+    asked = requests() - before
+    # Two data files (a day and two exchanges), a manifest, a manifest list, the table metadata.
+    assert asked == Counter({"PUT 200": 5}), asked
 
 
 def test_an_append_the_store_refuses_fails_at_once_and_lands_once_after(  # type: ignore[no-untyped-def]
