@@ -1,11 +1,13 @@
-"""The lake's FileIO: PyArrow's, knowing what it wrote and remembering the Avro metadata it read.
+"""The lake's FileIO: PyArrow's, uploading each file in one request and remembering metadata.
 
-Iceberg never rewrites a file: every data file, manifest, manifest list and table metadata file is
+Iceberg never rewrites a metadata file: every manifest, manifest list and table metadata file is
 written once under a name that carries a UUID. So a 500-row append need not ask the object store for
-the length of each file it has just written (a HEAD each), read back the manifest list the previous
+the length of the manifest it has just written (a HEAD), read back the manifest list the previous
 append wrote (a HEAD and a ranged GET), or check that the metadata file it is about to write under a
 fresh name is absent (a HEAD, then a LIST when it is). Manifests and manifest lists stay in memory,
-so the query API's scans read each once, not per plan. And each file goes up in one request.
+so the query API's scans read each once, not per plan. Data files are written as pyiceberg writes
+them: a Python stream under pyarrow's Parquet writer, to learn their length, cost 8-22 MB of peak
+RSS with 20,000-row batches, more than the HEAD it saved.
 """
 
 from __future__ import annotations
@@ -96,14 +98,6 @@ class _RecordedStream:
             self._parts.append(bytes(data))
         return self._stream.write(data)
 
-    def tell(self) -> int:
-        """A new object's position is what was written to it (pyarrow's Parquet writer asks)."""
-        return self._length
-
-    @property
-    def closed(self) -> bool:
-        return bool(getattr(self._stream, "closed", False))
-
     def close(self) -> None:
         self._stream.close()  # the upload: nothing is reported when it fails
         self._on_stored(self._length, b"".join(self._parts) if self._parts is not None else None)
@@ -121,7 +115,7 @@ class _RecordedStream:
 
 
 class LakeFile(InputFile, OutputFile):
-    """A file of the lake that knows its length once written, and serves a kept copy when it has one."""
+    """A metadata file that knows its length once written, and serves a kept copy when it has one."""
 
     def __init__(self, file: PyArrowFile, kept: KeptFiles | None) -> None:
         super().__init__(file.location)
@@ -167,7 +161,7 @@ class LakeFile(InputFile, OutputFile):
 
 
 class LakeFileIO(PyArrowFileIO):
-    """PyArrow's FileIO, knowing what it wrote and keeping the table's Avro metadata (see the module)."""
+    """PyArrow's FileIO, knowing the metadata it wrote and keeping the Avro part of it (see the module)."""
 
     def new_input(self, location: str) -> InputFile:
         file = super().new_input(location)
@@ -175,6 +169,8 @@ class LakeFileIO(PyArrowFileIO):
 
     def new_output(self, location: str) -> OutputFile:
         file = super().new_output(location)
+        if "/metadata/" not in location:
+            return file  # a data file (see the module)
         return LakeFile(file, KEPT if is_kept_in_memory(location) else None)
 
     def _initialize_s3_fs(self, netloc: str | None) -> FileSystem:

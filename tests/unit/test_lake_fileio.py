@@ -68,11 +68,10 @@ def test_a_kept_file_is_not_created_again_without_overwrite(tmp_path: Path, kept
         io.new_output(location).create()
 
 
-def test_data_files_are_read_as_pyarrow_reads_them_and_table_metadata_is_not_kept(
-    tmp_path: Path, kept: KeptFiles
-) -> None:
+def test_data_files_are_pyarrows_own_and_table_metadata_is_not_kept(tmp_path: Path, kept: KeptFiles) -> None:
     io = LakeFileIO()
-    assert type(io.new_input(f"file://{tmp_path}/data/day=2026-11-23/00000-0-a.parquet")) is PyArrowFile
+    data_file = f"file://{tmp_path}/data/day=2026-11-23/00000-0-a.parquet"
+    assert type(io.new_input(data_file)) is PyArrowFile and type(io.new_output(data_file)) is PyArrowFile
     metadata = tmp_path / "metadata" / "00001-9f8e.metadata.json"
     _write(io, f"file://{metadata}", b'{"format-version": 2}')
     assert kept.size == 0  # the catalog keeps table metadata parsed
@@ -95,18 +94,6 @@ def test_a_failed_upload_reports_and_keeps_nothing() -> None:
     with pytest.raises(OSError, match="reset"), upload as stream:
         stream.write(b"Obj\x01 never stored")
     assert stored == []
-
-
-def test_a_data_file_written_knows_its_length_and_is_not_kept(tmp_path: Path, kept: KeptFiles) -> None:
-    io = LakeFileIO()
-    on_disk = tmp_path / "data" / "day=2026-11-23" / "00000-0-a1b2.parquet"
-    output = io.new_output(f"file://{on_disk}")
-    with output.create() as stream:
-        stream.write(b"PAR1 rows PAR1")
-        assert stream.tell() == 14
-    on_disk.unlink()  # so the store cannot answer
-    assert len(output) == 14 and output.exists()
-    assert kept.size == 0
 
 
 def test_the_least_recently_used_files_go_first_beyond_the_limit() -> None:
