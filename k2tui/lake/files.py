@@ -13,10 +13,10 @@ pyiceberg itself, and the deletes are applied by its reader; the cache key inclu
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -27,6 +27,8 @@ from pyiceberg.manifest import DataFileContent, ManifestContent, ManifestFile
 from pyiceberg.schema import Schema
 from pyiceberg.table import FileScanTask, Table
 from pyiceberg.table.metadata import TableMetadata
+
+from k2tui.lake.lru import ByteLru
 
 BOUND_COLUMNS = (
     "symbol",
@@ -68,34 +70,6 @@ class TableState:
     files: list[DataFileInfo]
 
 
-class ByteLru:
-    """Arrow tables by key, the least recently used dropped once their total size passes a budget."""
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self._items: OrderedDict[Any, pa.Table] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> pa.Table | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: Any, value: pa.Table) -> None:
-        if value.nbytes > self.budget:
-            return
-        with self._lock:
-            old = self._items.pop(key, None)
-            self._size += value.nbytes - (old.nbytes if old is not None else 0)
-            self._items[key] = value
-            while self._size > self.budget:
-                _, dropped = self._items.popitem(last=False)
-                self._size -= dropped.nbytes
-
-
 class TableFiles:
     """Plans the files of a table's current snapshot and reads their rows, both cached."""
 
@@ -103,7 +77,7 @@ class TableFiles:
         self._entries: dict[str, list[DataFileInfo]] = {}
         self._last: TableState | None = None
         self._lock = threading.Lock()
-        self.cache = ByteLru(cache_bytes)
+        self.cache: ByteLru[Any, pa.Table] = ByteLru(cache_bytes, attrgetter("nbytes"))
         self._pool = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="k2-lake-read")
 
     def state(self, table: Table) -> TableState:
