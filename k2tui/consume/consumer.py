@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -44,11 +45,12 @@ from k2tui.consume.writer import AppendResult, LakeWriter, StaleBatchError
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.producer import ensure_topics
 from k2tui.ingest.stats import percentile
-from k2tui.model.columnar import check_batch
+from k2tui.model.blocks import BlockDecodeError, V2BlockDecoder
+from k2tui.model.columnar import CheckedBatch, check_batch, check_block
 from k2tui.model.schema import decodes_as_v2
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import Violation, validate
-from k2tui.model.wire import AvroDecoder, WireErrorKind, WireFormatError
+from k2tui.model.wire import HEADER_SIZE, MAGIC_BYTE, AvroDecoder, WireErrorKind, WireFormatError
 from k2tui.stack.registry.client import RegistryClient, RegistryUnavailableError
 
 GROUP = "k2-iceberg-writer-crypto-v2"
@@ -66,6 +68,7 @@ LEAVE_GROUP_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Fetched = tuple[TopicPartition, ConsumerRecord[bytes, bytes]]
 Decoded = tuple[TopicPartition, ConsumerRecord[bytes, bytes], dict[str, Any] | None]
 """A fetched message and its record as the v2 types, or None when it was dead-lettered."""
 
@@ -222,12 +225,13 @@ class IcebergConsumer:
         self._writer = LakeWriter(table, group)
         self._registry = RegistryClient(registry_url)
         self._decoder = AvroDecoder(self._registry)
+        self._blocks = V2BlockDecoder()
         self._unknown_schema_lookups: Counter[int] = Counter()
         self._v2_schema_ids: dict[int, bool] = {}
         """Per writer schema id, whether it decodes to the v2 field types (the column checks need them)."""
         self._unsought: set[TopicPartition] = set()
         """Assigned partitions whose start offset is not read from the lake yet (they stay paused)."""
-        self._inbox: deque[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]] = deque()
+        self._inbox: deque[Fetched] = deque()
         self._unflushed = _Unflushed()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._written_next: dict[TopicPartition, int] = {}
@@ -484,6 +488,8 @@ class IcebergConsumer:
         if self._inbox and self.registry_breaker.failures and not self.registry_breaker.allows():
             return
         while self._inbox:
+            if self._take_block():
+                continue
             decoded: list[Decoded] = []
             try:
                 while self._inbox and len(decoded) < CHECK_CHUNK:
@@ -491,55 +497,93 @@ class IcebergConsumer:
                     decoded.append((tp, message, await self._decode(tp, message)))
                     self._inbox.popleft()
             except TRANSIENT_REGISTRY_ERRORS as error:
-                self._take(decoded)
+                self._take_decoded(decoded)
                 self._transient(self.registry_breaker, error)
                 return
-            self._take(decoded)
+            self._take_decoded(decoded)
         self.registry_breaker.succeeded()
 
-    def _take(self, decoded: list[Decoded]) -> None:
-        """Count the messages, dead-letter what breaks the v2 rules, drop duplicates, batch the rest."""
-        if not decoded:
+    def _take_block(self) -> bool:
+        """Decode the v2 messages at the head of the inbox in one call (`V2BlockDecoder`) and take them.
+
+        False, with nothing taken, where the head is not v2 of a known schema id or any of its messages
+        does not decode on its own: those go message by message, for their reasons.
+        """
+        head = self._inbox[0][1].value or b""
+        header = head[:HEADER_SIZE]
+        if len(header) < HEADER_SIZE or header[0] != MAGIC_BYTE or not self._decoder.knows(head):
+            return False
+        if not self._decodes_as_v2(int.from_bytes(header[1:], "big")):
+            return False
+        run = list(
+            itertools.takewhile(
+                lambda fetched: (fetched[1].value or b"")[:HEADER_SIZE] == header,
+                itertools.islice(self._inbox, CHECK_CHUNK),
+            )
+        )
+        try:
+            block = self._blocks.decode([(message.value or b"")[HEADER_SIZE:] for _, message in run])
+        except BlockDecodeError:
+            return False
+        for _ in run:
+            self._inbox.popleft()
+        self._take(run, run, check_block(block))
+        return True
+
+    def _take_decoded(self, decoded: list[Decoded]) -> None:
+        checkable = [(tp, message, datum) for tp, message, datum in decoded if datum is not None]
+        checked = check_batch([datum for _, _, datum in checkable]) if checkable else None
+        self._take(
+            [(tp, message) for tp, message, _ in decoded],
+            [(tp, message) for tp, message, _ in checkable],
+            checked,
+        )
+
+    def _take(self, fetched: list[Fetched], checkable: list[Fetched], checked: CheckedBatch | None) -> None:
+        """Count the messages, dead-letter what breaks the v2 rules, drop duplicates, batch the rest.
+
+        `checkable` are the `fetched` not dead-lettered yet, in order, and `checked` their rows.
+        """
+        if not fetched:
             return
         unflushed = self._unflushed
         consumed: Counter[str] = Counter()
-        checkable: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
-        for tp, message, datum in decoded:
+        for tp, message in fetched:
             unflushed.next_offsets[tp] = message.offset + 1
             unflushed.first_offsets.setdefault(tp, message.offset)
             consumed[tp.topic] += 1
-            if datum is None:
-                unflushed.dead_lettered += 1
-            else:
-                checkable.append((tp, message, datum))
-        unflushed.consumed += len(decoded)
+        unflushed.consumed += len(fetched)
+        unflushed.dead_lettered += len(fetched) - len(checkable)
         for topic, count in consumed.items():
             self.metrics.consumed.labels(topic).inc(count)
         self._last_message = time.monotonic()
-        if not checkable:
+        if checked is None:
             return
-        checked = check_batch([datum for _, _, datum in checkable])
+        table, violations = checked.table, checked.violations
+        ids, exchanges, symbols, sequence_numbers = (
+            table.column(name).to_pylist() for name in ("message_id", "exchange", "symbol", "sequence_number")
+        )
         keep = [False] * len(checkable)
         sequenced: list[tuple[str, str, int]] = []
-        for row, (tp, message, datum) in enumerate(checkable):
-            if row in checked.violations:
-                self._refuse(tp, message, checked.violations[row], datum)
+        for row, (tp, message) in enumerate(checkable):
+            if row in violations:
+                self._refuse(tp, message, violations[row], checked.datum_at(row))
                 unflushed.dead_lettered += 1
                 continue
-            message_id = datum["message_id"]
+            message_id = ids[row]
             if message_id in unflushed.ids or message_id in self._recent_ids:
                 unflushed.duplicates += 1
                 continue
             keep[row] = True
             unflushed.ids.add(message_id)
             unflushed.topics[tp.topic] += 1
-            if datum["sequence_number"] is not None:
-                sequenced.append((datum["exchange"], datum["symbol"], datum["sequence_number"]))
+            if (sequence_number := sequence_numbers[row]) is not None:
+                sequenced.append((exchanges[row], symbols[row], sequence_number))
         for gap in self.sequences.gaps_in(sequenced):
             self.stats.sequence_gaps += 1
             self.metrics.gaps.labels(gap.exchange, gap.symbol).inc()
             log.warning("sequence %s", gap.describe())
-        rows = checked.table if all(keep) else checked.table.filter(pa.array(keep))
+        rows = table if all(keep) else table.filter(pa.array(keep))
         if rows.num_rows:
             unflushed.tables.append(rows)
             unflushed.rows += rows.num_rows

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from k2tui.model.blocks import DecodedBlock
 from k2tui.model.symbols import ASSET_ALIASES
 from k2tui.model.trade import ASSET_CLASS, VENDOR_KEYS, Exchange, Side
 from k2tui.model.validation import (
@@ -73,10 +74,11 @@ _EXCHANGES = pa.array(list(Exchange), TEXT)
 _SIDES = pa.array(list(Side), TEXT)
 _TIMESTAMPS = ("timestamp", "ingestion_timestamp")
 _DECIMALS = ("price", "quantity")
-_ARROW_INPUT = dict.fromkeys(_TIMESTAMPS, pa.int64())
-"""Timestamps are checked as the integers they arrive as, then cast."""
+_ARROW_INPUT = dict.fromkeys(_TIMESTAMPS, pa.int64()) | dict.fromkeys(_DECIMALS, TEXT)
+"""Timestamps are checked as the integers they arrive as, decimals as their text; then cast."""
 _ZERO = pa.scalar(Decimal(0), DECIMAL)
 _VENDOR_KEYS = sorted(frozenset().union(*VENDOR_KEYS.values()))
+_FIELDS = list(zip(FIELDS, V2_ARROW_SCHEMA, strict=True))
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class CheckedBatch:
     table: pa.Table
     violations: dict[int, list[Violation]]
     """The rows `validate()` refused, by position, with everything wrong with each."""
+    datum_at: Callable[[int], Mapping[str, Any]]
+    """A row as the Avro decoder gives it: what a dead letter shows of a refused one."""
 
     @functools.cached_property
     def valid(self) -> list[bool]:
@@ -98,11 +102,34 @@ def check_batch(
 ) -> CheckedBatch:
     """Check and convert `datums`, each as the v2 Avro schema decodes it (so of the v2 field types)."""
     values = {name: [datum[name] for datum in datums] for name in FIELDS}
+    arrays = {name: pa.array(values[name], _input_type(name, field)) for name, field in _FIELDS}
+    return _checked(arrays, values["vendor_data"], datums.__getitem__, max_clock_skew_us)
+
+
+def check_block(block: DecodedBlock, *, max_clock_skew_us: int = DEFAULT_MAX_CLOCK_SKEW_US) -> CheckedBatch:
+    """Check and convert records decoded together into columns (`V2BlockDecoder`)."""
+    table = block.table
     arrays = {
-        name: pa.array(values[name], _ARROW_INPUT.get(name, field.type))
-        for name, field in zip(FIELDS, V2_ARROW_SCHEMA, strict=True)
-        if name not in _DECIMALS
+        name: table.column(name).combine_chunks().cast(_input_type(name, field)) for name, field in _FIELDS
     }
+
+    def datum_at(row: int) -> dict[str, Any]:
+        return {**table.slice(row, 1).to_pylist()[0], "vendor_data": block.vendor_data[row]}
+
+    return _checked(arrays, block.vendor_data, datum_at, max_clock_skew_us)
+
+
+def _input_type(name: str, field: pa.Field) -> pa.DataType:
+    """The column type a field is checked in: timestamps as their integers, decimals as their text."""
+    return _ARROW_INPUT.get(name, field.type)
+
+
+def _checked(
+    arrays: dict[str, pa.Array],
+    vendor_data: Sequence[Mapping[str, str]],
+    datum_at: Callable[[int], Mapping[str, Any]],
+    max_clock_skew_us: int,
+) -> CheckedBatch:
     checks = [
         pc.match_substring_regex(arrays["message_id"], _UUID),
         pc.is_in(arrays["exchange"], value_set=_EXCHANGES),
@@ -110,7 +137,7 @@ def check_batch(
         pc.is_in(arrays["side"], value_set=_SIDES),
         _symbol_passes(arrays["symbol"], arrays["exchange"]),
         _trade_id_passes(arrays["trade_id"], arrays["exchange"], arrays["sequence_number"]),
-        _vendor_data_passes(arrays, values["vendor_data"]),
+        _vendor_data_passes(arrays, vendor_data),
         pc.or_kleene(pc.is_null(arrays["sequence_number"]), pc.greater_equal(arrays["sequence_number"], 0)),
         pc.less_equal(pc.subtract(arrays["timestamp"], arrays["ingestion_timestamp"]), max_clock_skew_us),
     ]
@@ -119,15 +146,15 @@ def check_batch(
         checks.append(pc.less(arrays[name], MAX_TIMESTAMP_US))
         arrays[name] = arrays[name].cast(TIMESTAMP)
     for name in _DECIMALS:
-        arrays[name], passes = _decimal_column(values[name])
+        arrays[name], passes = _decimal_column(arrays[name])
         checks.append(passes)
     passed = pc.fill_null(functools.reduce(pc.and_kleene, checks), False).to_pylist()
     violations: dict[int, list[Violation]] = {}
     for row, ok in enumerate(passed):  # a row the columns refuse but validate() passes is kept
-        if not ok and (found := validate(datums[row], max_clock_skew_us=max_clock_skew_us)):
+        if not ok and (found := validate(datum_at(row), max_clock_skew_us=max_clock_skew_us)):
             violations[row] = found
     table = pa.Table.from_arrays([arrays[name] for name in FIELDS], schema=V2_ARROW_SCHEMA)
-    return CheckedBatch(table, violations)
+    return CheckedBatch(table, violations, datum_at)
 
 
 def _symbol_passes(symbol: pa.Array, exchange: pa.Array) -> pa.Array:
@@ -150,7 +177,7 @@ def _trade_id_passes(trade_id: pa.Array, exchange: pa.Array, sequence: pa.Array)
     return pc.or_kleene(pc.fill_null(sequenced, False), kraken_v1)
 
 
-def _vendor_data_passes(arrays: dict[str, pa.Array], vendor_data: list[Mapping[str, str]]) -> pa.Array:
+def _vendor_data_passes(arrays: dict[str, pa.Array], vendor_data: Sequence[Mapping[str, str]]) -> pa.Array:
     # Looked up in Python: Arrow's map_lookup took four times as long.
     keys = {key: pa.array([data.get(key) for data in vendor_data], TEXT) for key in _VENDOR_KEYS}
 
@@ -171,13 +198,12 @@ def _vendor_data_passes(arrays: dict[str, pa.Array], vendor_data: list[Mapping[s
     return pc.if_else(pc.equal(arrays["exchange"], Exchange.BINANCE.value), binance, kraken)
 
 
-def _decimal_column(texts: list[str]) -> tuple[pa.Array, pa.Array]:
+def _decimal_column(text: pa.Array) -> tuple[pa.Array, pa.Array]:
     """The decimals cast in one call and whether each passes; one Arrow cannot cast is found row by row."""
-    text = pa.array(texts, TEXT)
     plain = pc.match_substring_regex(text, _DECIMAL)
     try:
         decimals = pc.cast(pc.if_else(plain, text, None), DECIMAL)
     except pa.ArrowInvalid:
-        exact = [Decimal(t) if decimal_problem(t) is None else None for t in texts]
+        exact = [Decimal(t) if decimal_problem(t) is None else None for t in text.to_pylist()]
         decimals = pa.array(exact, DECIMAL)
     return decimals, pc.greater(decimals, _ZERO)

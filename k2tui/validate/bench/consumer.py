@@ -27,12 +27,14 @@ import psutil
 from pyiceberg.exceptions import NoSuchTableError
 
 from k2tui.config import Settings, resolve_settings, settings_as_env
+from k2tui.consume.consumer import CHECK_CHUNK
 from k2tui.ingest.producer import ensure_topics, subject_for
 from k2tui.lake.catalog import open_catalog
 from k2tui.lake.table import TABLE_IDENTIFIER
+from k2tui.model.blocks import V2BlockDecoder
 from k2tui.model.samples import sample_trades
 from k2tui.model.schema import trade_v2_schema, trade_v2_schema_text
-from k2tui.model.wire import AvroDecoder, AvroEncoder
+from k2tui.model.wire import HEADER_SIZE, AvroEncoder
 from k2tui.stack.layout import StackLayout, throwaway_overrides
 from k2tui.stack.process import service_env
 from k2tui.stack.registry.client import RegistryClient
@@ -198,33 +200,33 @@ async def preload_topic(layout: StackLayout, topic: str, messages: int) -> Prelo
 
 
 async def _ceiling(layout: StackLayout, preload: Preload) -> float:
-    """Messages a second that aiokafka fetches and the wire codec decodes, first to last, no Iceberg."""
+    """Messages a second that aiokafka fetches and the consumer's decoder decodes (`V2BlockDecoder`, in
+    the consumer's chunks), first to last, no Iceberg."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    endpoints = layout.endpoints
-    consumer = AIOKafkaConsumer(bootstrap_servers=endpoints.kafka_bootstrap, enable_auto_commit=False)
-    with RegistryClient(endpoints.registry_url) as registry:
-        decoder = AvroDecoder(registry)
-        await consumer.start()
-        try:
-            consumer.assign([TopicPartition(TOPIC, p) for p in range(preload.partitions)])
-            await consumer.seek_to_beginning()
-            decoded = 0
-            first: float | None = None
-            deadline = time.monotonic() + 60 + preload.messages / 5_000
-            while decoded < preload.messages:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"the ceiling run read {decoded:,} of {preload.messages:,} messages")
-                polled = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-                for records in polled.values():
-                    first = first or time.perf_counter()
-                    for record in records:
-                        decoder.decode(record.value or b"")
-                    decoded += len(records)
-            assert first is not None
-            return decoded / (time.perf_counter() - first)
-        finally:
-            await consumer.stop()
+    consumer = AIOKafkaConsumer(bootstrap_servers=layout.endpoints.kafka_bootstrap, enable_auto_commit=False)
+    decoder = V2BlockDecoder()
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(TOPIC, p) for p in range(preload.partitions)])
+        await consumer.seek_to_beginning()
+        decoded = 0
+        first: float | None = None
+        deadline = time.monotonic() + 60 + preload.messages / 5_000
+        while decoded < preload.messages:
+            if time.monotonic() > deadline:
+                raise BenchError(f"the ceiling run read {decoded:,} of {preload.messages:,} messages")
+            polled = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in polled.values():
+                first = first or time.perf_counter()
+                for start in range(0, len(records), CHECK_CHUNK):
+                    chunk = records[start : start + CHECK_CHUNK]
+                    decoder.decode([(record.value or b"")[HEADER_SIZE:] for record in chunk])
+                decoded += len(records)
+        assert first is not None
+        return decoded / (time.perf_counter() - first)
+    finally:
+        await consumer.stop()
 
 
 _STATISTIC = re.compile(r"^\s*([A-Z][A-Za-z0-9 -]+): (.*)$")
