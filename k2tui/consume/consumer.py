@@ -488,11 +488,17 @@ class IcebergConsumer:
         if self._inbox and self.registry_breaker.failures and not self.registry_breaker.allows():
             return
         while self._inbox:
-            if self._take_block():
+            together = self._take_together()
+            if together:
                 continue
+            # Alone: a message whose schema id is not known yet (it is looked up, and the ones after it
+            # can then go together), or one that does not decode even on its own.
+            chunk = (
+                CHECK_CHUNK if together is None and self._decoder.knows(self._inbox[0][1].value or b"") else 1
+            )
             decoded: list[Decoded] = []
             try:
-                while self._inbox and len(decoded) < CHECK_CHUNK:
+                while self._inbox and len(decoded) < chunk:
                     tp, message = self._inbox[0]
                     decoded.append((tp, message, await self._decode(tp, message)))
                     self._inbox.popleft()
@@ -503,32 +509,36 @@ class IcebergConsumer:
             self._take_decoded(decoded)
         self.registry_breaker.succeeded()
 
-    def _take_block(self) -> bool:
+    def _take_together(self) -> int | None:
         """Decode the v2 messages at the head of the inbox in one call (`V2BlockDecoder`) and take them.
 
-        False, with nothing taken, where the head is not v2 of a known schema id or any of its messages
-        does not decode on its own: those go message by message, for their reasons.
+        Returns how many were taken: None where the head is not v2 of a known schema id (those go
+        message by message, in chunks). Where the call fails, the first half is tried, and so on, so
+        a message that does not decode costs its neighbours nothing; 0 when it is the head itself.
         """
         head = self._inbox[0][1].value or b""
         header = head[:HEADER_SIZE]
         if len(header) < HEADER_SIZE or header[0] != MAGIC_BYTE or not self._decoder.knows(head):
-            return False
+            return None
         if not self._decodes_as_v2(int.from_bytes(header[1:], "big")):
-            return False
+            return None
         run = list(
             itertools.takewhile(
                 lambda fetched: (fetched[1].value or b"")[:HEADER_SIZE] == header,
                 itertools.islice(self._inbox, CHECK_CHUNK),
             )
         )
-        try:
-            block = self._blocks.decode([(message.value or b"")[HEADER_SIZE:] for _, message in run])
-        except BlockDecodeError:
-            return False
-        for _ in run:
-            self._inbox.popleft()
-        self._take(run, run, check_block(block))
-        return True
+        while run:
+            try:
+                block = self._blocks.decode([(message.value or b"")[HEADER_SIZE:] for _, message in run])
+            except BlockDecodeError:
+                run = run[: len(run) // 2]
+                continue
+            for _ in run:
+                self._inbox.popleft()
+            self._take(run, run, check_block(block))
+            return len(run)
+        return 0
 
     def _take_decoded(self, decoded: list[Decoded]) -> None:
         checkable = [(tp, message, datum) for tp, message, datum in decoded if datum is not None]

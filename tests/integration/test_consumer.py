@@ -230,3 +230,32 @@ async def test_a_consumer_starting_at_an_offset_that_holds_no_record_goes_on_fro
     ids = ids_in_lake(table)
     assert set(ids) == {t.message_id for t in trades} and max(ids.values()) == 1
     assert committed_offsets(table, f"g-{topic}") == {(topic, 0): 21}
+
+
+async def test_a_message_with_a_byte_left_over_among_good_ones_is_dead_lettered_alone(
+    stack: LocalStack,
+    table,
+    topic: str,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    """Good messages are decoded together; the one whose body does not end where its record does is
+    found message by message, with its reason, and nothing else is lost."""
+    trades = list(sample_trades(400, seed=29))
+    async with framed_producer(stack, topic) as (producer, encoder):
+        for index, trade in enumerate(trades):
+            raw = encoder.encode(trade.to_avro()) + (b"\x02" if index == 250 else b"")
+            await producer.send(topic, raw, key=trade.symbol.encode())
+        await producer.flush()
+    consumer = consumer_for(stack, table, topic, tmp_path / "dlq", max_messages=len(trades))
+    decoder, one_by_one = consumer._decoder, []
+    decode = decoder.decode
+    decoder.decode = lambda raw: one_by_one.append(raw) or decode(raw)  # type: ignore[method-assign]
+    stats = await consumer.run(asyncio.Event())
+    assert (stats.written, stats.dead_lettered) == (399, 1) and stats.accounted
+    (letter,) = read_dead_letters(tmp_path / "dlq")
+    assert letter.raw_bytes() == encoder.encode(trades[250].to_avro()) + b"\x02"
+    assert "bytes left over after the record" in letter.reason
+    ids = ids_in_lake(table, trades)
+    assert set(ids) == {t.message_id for i, t in enumerate(trades) if i != 250} and max(ids.values()) == 1
+    # Alone: the first message, which looked its schema up, and the one that does not decode.
+    assert len(one_by_one) == 2 and one_by_one[-1] == letter.raw_bytes()

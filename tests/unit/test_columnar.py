@@ -8,15 +8,27 @@ import pytest
 
 from k2tui.consume.writer import arrow_trades
 from k2tui.model import columnar
-from k2tui.model.columnar import V2_ARROW_SCHEMA, check_batch
+from k2tui.model.blocks import V2BlockDecoder
+from k2tui.model.columnar import V2_ARROW_SCHEMA, CheckedBatch, check_batch, check_block
 from k2tui.model.samples import sample_trades
+from k2tui.model.schema import trade_v2_schema
 from k2tui.model.trade import TradeV2
 from k2tui.model.validation import MAX_TIMESTAMP_US, MIN_TIMESTAMP_US, validate
+from k2tui.model.wire import HEADER_SIZE, AvroEncoder
 
 pytestmark = pytest.mark.unit
 
 SKEW = 300_000_000
 KRAKEN_V1 = {"trade_id": "KRAKEN-1795276801123456-9f8e7d6c", "sequence_number": None}
+
+
+def _check_decoded_together(datums: list[dict[str, Any]], **options: Any) -> CheckedBatch:
+    """The consumer's usual path: the records encoded, decoded in one call, then checked."""
+    encoder = AvroEncoder(1, trade_v2_schema())
+    return check_block(V2BlockDecoder().decode([encoder.encode(d)[HEADER_SIZE:] for d in datums]), **options)
+
+
+CHECKS = pytest.mark.parametrize("check", [check_batch, _check_decoded_together], ids=["records", "block"])
 
 
 def _mutations(datum: dict[str, Any]) -> list[dict[str, Any]]:
@@ -98,44 +110,50 @@ def _expected_table(datums: list[dict[str, Any]]) -> pa.Table:
     return arrow_trades(valid, V2_ARROW_SCHEMA)
 
 
-def _assert_agrees(datums: list[dict[str, Any]]) -> None:
-    checked = check_batch(datums, max_clock_skew_us=SKEW)
+def _assert_agrees(datums: list[dict[str, Any]], check: Any) -> None:
+    checked = check(datums, max_clock_skew_us=SKEW)
     for row, datum in enumerate(datums):
         found = validate(datum, max_clock_skew_us=SKEW)
         assert checked.valid[row] == (not found), (datum, found)
         assert checked.violations.get(row, []) == found
+        if found:
+            assert checked.datum_at(row) == datum  # what the dead letter shows
     kept = checked.table.filter(pa.array(checked.valid))
     assert kept.equals(_expected_table(datums))
 
 
-def test_every_mutation_alone_gets_the_verdict_and_reasons_of_validate() -> None:
+@CHECKS
+def test_every_mutation_alone_gets_the_verdict_and_reasons_of_validate(check: Any) -> None:
     base = [t.to_avro() for t in sample_trades(12, seed=5)]
     for datum in base:
         for change in _mutations(datum):
-            _assert_agrees([{**datum, **change}])
+            _assert_agrees([{**datum, **change}], check)
 
 
+@CHECKS
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_batches_of_mixed_records_agree_with_validate_row_for_row(seed: int) -> None:
+def test_batches_of_mixed_records_agree_with_validate_row_for_row(seed: int, check: Any) -> None:
     datums = _broken_records(3000, seed)
     assert 0 < sum(not validate(d) for d in datums) < len(datums)  # both kinds are in the batch
-    _assert_agrees(datums)
+    _assert_agrees(datums, check)
 
 
-def test_valid_records_are_not_checked_again_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+@CHECKS
+def test_valid_records_are_not_checked_again_row_by_row(monkeypatch: pytest.MonkeyPatch, check: Any) -> None:
     calls: list[object] = []
     monkeypatch.setattr(
         columnar, "validate", lambda datum, **kw: calls.append(datum) or validate(datum, **kw)
     )
     datums = [t.to_avro() for t in sample_trades(500, seed=8)]
     datums.append({**datums[0], **KRAKEN_V1, "exchange": "KRAKEN"})
-    checked = check_batch(datums)
+    checked = check(datums)
     assert sum(checked.valid) == 500 and len(calls) == 1  # only the broken one
 
 
-def test_a_record_stricter_columns_refuse_is_accepted_after_validate() -> None:
+@CHECKS
+def test_a_record_stricter_columns_refuse_is_accepted_after_validate(check: Any) -> None:
     datum = next(t for t in sample_trades(20, seed=9) if t.sequence_number).to_avro()
     zeros = {**datum, "trade_id": f"{datum['exchange']}-00{datum['sequence_number']}"}
     assert validate(zeros) == []
-    checked = check_batch([zeros, datum])
+    checked = check([zeros, datum])
     assert checked.valid == [True, True] and checked.violations == {}
