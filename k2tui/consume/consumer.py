@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import numpy as np
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
@@ -33,7 +34,7 @@ from pyiceberg.table import Table
 from k2tui.consume.crash import CrashPlan, CrashPoint
 from k2tui.consume.memory import release_freed_memory
 from k2tui.consume.metrics import ConsumerMetrics
-from k2tui.consume.recent import RecentIds
+from k2tui.consume.recent import IdSet, first_occurrences, uuid_keys
 from k2tui.consume.resilience import (
     TRANSIENT_KAFKA_ERRORS,
     TRANSIENT_LAKE_ERRORS,
@@ -120,7 +121,7 @@ class _Unflushed:
     rows: int = 0
     """Rows to write: the checked, new records in `tables`."""
     tables: list[pa.Table] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
+    ids: IdSet = field(default_factory=IdSet)
     topics: Counter[str] = field(default_factory=Counter)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     first_offsets: dict[TopicPartition, int] = field(default_factory=dict)
@@ -235,7 +236,7 @@ class IcebergConsumer:
         self._unflushed = _Unflushed()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._written_next: dict[TopicPartition, int] = {}
-        self._recent_ids = RecentIds(RECENT_MESSAGE_IDS)
+        self._recent_ids = IdSet(RECENT_MESSAGE_IDS)
         self._consumer: AIOKafkaConsumer | None = None
         self._last_flush = time.monotonic()
         self._last_message = time.monotonic()
@@ -570,30 +571,33 @@ class IcebergConsumer:
         if checked is None:
             return
         table, violations = checked.table, checked.violations
-        ids, exchanges, symbols, sequence_numbers = (
-            table.column(name).to_pylist() for name in ("message_id", "exchange", "symbol", "sequence_number")
+        for row in sorted(violations):
+            tp, message = checkable[row]
+            self._refuse(tp, message, violations[row], checked.datum_at(row))
+        unflushed.dead_lettered += len(violations)
+        passed = np.ones(len(checkable), bool)
+        passed[list(violations)] = False
+        keys = uuid_keys(table.column("message_id"))
+        new = passed & ~unflushed.ids.contains(keys) & ~self._recent_ids.contains(keys)
+        new[new] = first_occurrences(keys.select(new))
+        unflushed.duplicates += int(passed.sum() - new.sum())
+        unflushed.ids.add(keys.select(new))
+        unflushed.topics.update(
+            tp.topic for (tp, _), kept in zip(checkable, new.tolist(), strict=True) if kept
         )
-        keep = [False] * len(checkable)
-        sequenced: list[tuple[str, str, int]] = []
-        for row, (tp, message) in enumerate(checkable):
-            if row in violations:
-                self._refuse(tp, message, violations[row], checked.datum_at(row))
-                unflushed.dead_lettered += 1
-                continue
-            message_id = ids[row]
-            if message_id in unflushed.ids or message_id in self._recent_ids:
-                unflushed.duplicates += 1
-                continue
-            keep[row] = True
-            unflushed.ids.add(message_id)
-            unflushed.topics[tp.topic] += 1
-            if (sequence_number := sequence_numbers[row]) is not None:
-                sequenced.append((exchanges[row], symbols[row], sequence_number))
+        rows = table if new.all() else table.filter(new)
+        exchanges, symbols, sequence_numbers = (
+            rows.column(name).to_pylist() for name in ("exchange", "symbol", "sequence_number")
+        )
+        sequenced = [
+            (exchange, symbol, number)
+            for exchange, symbol, number in zip(exchanges, symbols, sequence_numbers, strict=True)
+            if number is not None
+        ]
         for gap in self.sequences.gaps_in(sequenced):
             self.stats.sequence_gaps += 1
             self.metrics.gaps.labels(gap.exchange, gap.symbol).inc()
             log.warning("sequence %s", gap.describe())
-        rows = table if all(keep) else table.filter(pa.array(keep))
         if rows.num_rows:
             unflushed.tables.append(rows)
             unflushed.rows += rows.num_rows
@@ -746,7 +750,7 @@ class IcebergConsumer:
         self.metrics.batch_size.observe(result.records)
         for topic, count in unflushed.topics.items():
             self.metrics.written.labels(topic).inc(count)
-        self._recent_ids.add_all(unflushed.ids)
+        self._recent_ids.update(unflushed.ids)
 
     async def _commit_to_kafka(self, next_offsets: dict[TopicPartition, int]) -> None:
         """A convenience after the append (Iceberg holds the truth), so a failure is retried next time."""
