@@ -542,6 +542,7 @@ class IcebergConsumer:
         return 0
 
     def _take_decoded(self, decoded: list[Decoded]) -> None:
+        """Take messages decoded one by one (None: dead-lettered already)."""
         checkable = [(tp, message, datum) for tp, message, datum in decoded if datum is not None]
         checked = check_batch([datum for _, _, datum in checkable]) if checkable else None
         self._take(
