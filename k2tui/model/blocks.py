@@ -92,7 +92,7 @@ class V2BlockDecoder:
             table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
             table.validate(full=True)  # rugo does not check that strings are UTF-8
             vendor_data = _VENDOR_DATA.decode(_json_array(table.column("vendor_data")))
-        except (RuntimeError, ValueError, pa.ArrowException, msgspec.DecodeError) as error:
+        except Exception as error:  # rugo raises several types on corrupt input; any means one by one
             raise BlockDecodeError(f"{type(error).__name__}: {error}") from error
         if table.num_rows != len(bodies):
             raise BlockDecodeError(f"{table.num_rows} records from {len(bodies)} bodies")

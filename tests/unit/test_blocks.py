@@ -1,5 +1,6 @@
 """Decoding many v2 bodies in one call gives what decoding each gives, or refuses the whole call."""
 
+import random
 from typing import Any
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from k2tui.model.blocks import BlockDecodeError, V2BlockDecoder
 from k2tui.model.samples import sample_trades
 from k2tui.model.schema import trade_v2_schema
-from k2tui.model.wire import HEADER_SIZE, AvroEncoder
+from k2tui.model.wire import HEADER_SIZE, AvroDecoder, AvroEncoder, frame_header
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +79,29 @@ def test_a_body_short_by_the_bytes_its_neighbour_has_over_is_still_refused() -> 
 def test_nothing_to_decode_is_refused() -> None:
     with pytest.raises(BlockDecodeError):
         V2BlockDecoder().decode([])
+
+
+def test_a_corrupted_body_is_never_accepted_unless_the_avro_decoder_accepts_it_as_the_same_record() -> None:
+    """Random bytes changed, cut or added: the block either refuses, or agrees with decoding alone."""
+    chooser = random.Random(31)
+    decoder = AvroDecoder(lookup=None)  # type: ignore[arg-type]
+    decoder.add_schema(1, trade_v2_schema())
+    good = [_body(t.to_avro()) for t in sample_trades(40, seed=8)]
+    accepted = refused = 0
+    for _ in range(600):
+        bodies = list(good)
+        row = chooser.randrange(len(bodies))
+        body = bytearray(bodies[row])
+        for _ in range(chooser.randint(1, 3)):
+            body[chooser.randrange(len(body))] = chooser.randrange(256)
+        bodies[row] = bytes(body[: chooser.choice((len(body), chooser.randrange(len(body))))])
+        try:
+            block = V2BlockDecoder().decode(bodies)
+        except BlockDecodeError:
+            refused += 1
+            continue
+        accepted += 1
+        alone = decoder.decode(frame_header(1) + bodies[row]).datum  # raises if it refuses the body
+        decoded = block.table.slice(row, 1).to_pylist()[0]
+        assert {**decoded, "vendor_data": block.vendor_data[row]} == alone
+    assert accepted and refused  # both outcomes were exercised

@@ -2,11 +2,11 @@
 
 On a throwaway stack, `messages` v2 trades are produced once into a bench topic (Confluent-framed Avro
 with a registered schema id, keyed by symbol, one record batch per partition at a time). Then, on the
-same messages: the ceiling — raw aiokafka consume plus Avro decode, no Iceberg — in this process, and
-the real consumer as `k2tui consume` subprocesses, so each one's peak RSS is its own: (a) the seed's
-500-row batches, (b) batching tuned for throughput. Each consumer run writes into a fresh trades table
-(the seed's table name, dropped from the catalog before the run), so neither pays for the other's
-snapshots, and must account for every message it was given.
+same messages: the ceiling — raw aiokafka consume plus the consumer's Avro decode, no Iceberg — in
+this process, and the real consumer as `k2tui consume` subprocesses, so each one's peak RSS is its
+own: (a) the seed's 500-row batches, (b) batching tuned for throughput. Each consumer run writes into
+a fresh trades table (the seed's table name, dropped from the catalog before the run), so neither pays
+for the other's snapshots, and must account for every message it was given.
 """
 
 from __future__ import annotations
