@@ -34,12 +34,13 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from pyiceberg.exceptions import NoSuchTableError
 
-from k2tui.consume.consumer import ConsumerStats, Decoded, IcebergConsumer
+from k2tui.consume.consumer import ConsumerStats, Fetched, IcebergConsumer
 from k2tui.ingest.dlq import DeadLetterQueue
 from k2tui.ingest.producer import subject_for
 from k2tui.ingest.stats import percentile
 from k2tui.lake.catalog import ensure_trades_table, open_catalog
 from k2tui.lake.table import NAMESPACE
+from k2tui.model.columnar import CheckedBatch
 from k2tui.stack.registry.client import RegistryClient, RegistryRequestError, RegistryUnavailableError
 from k2tui.validate.baseline import (
     Baseline,
@@ -217,11 +218,11 @@ class _TimedConsumer(IcebergConsumer):
             self._since = time.perf_counter()
         await super()._drain_inbox()
 
-    def _take(self, decoded: list[Decoded]) -> None:
-        super()._take(decoded)
+    def _take(self, fetched: list[Fetched], checkable: list[Fetched], checked: CheckedBatch | None) -> None:
+        super()._take(fetched, checkable, checked)
         done = time.perf_counter()
         if self._since is not None:
-            self.latencies.extend([done - self._since] * len(decoded))
+            self.latencies.extend([done - self._since] * len(fetched))
         self._since = done
 
     async def flush(self) -> None:
