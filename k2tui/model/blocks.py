@@ -1,7 +1,7 @@
 """Many v2 Avro bodies decoded in one native call, straight into Arrow columns.
 
 Decoding message by message (cavro, then Python lists, then Arrow) cost the consumer about 7.5 µs a
-message before its checks could start; this is about 1.5 µs. Each body becomes its own block of one
+message before its checks could start; this is about 2 µs. Each body becomes its own block of one
 record in an in-memory Avro object container file under the v2 schema, and rugo reads the file in
 C++. One block per message keeps each message's bytes its own: rugo refuses a block whose record
 ends before or after the block does, so a body with bytes missing or left over fails the whole call
