@@ -116,9 +116,16 @@ class IdSet:
 
     def add(self, keys: IdKeys) -> None:
         """Remember `keys` (each once, none of them held already)."""
-        if not len(keys):
-            return
-        self._growing.append(keys.sorted())
+        if len(keys):
+            self._add_sorted(keys.sorted())
+
+    def update(self, other: IdSet) -> None:
+        """Remember `other`'s keys; its segments are sorted already."""
+        for segment in (*other._sealed, *other._growing):
+            self._add_sorted(segment)
+
+    def _add_sorted(self, keys: IdKeys) -> None:
+        self._growing.append(keys)
         self._count += len(keys)
         if len(self._growing) > self.SMALL_SEGMENTS:
             self._growing = [IdKeys.joined(self._growing).sorted()]
@@ -129,7 +136,3 @@ class IdSet:
             self._growing = []
         while self._sealed and self._count - len(self._sealed[0]) >= self.capacity:
             self._count -= len(self._sealed.popleft())
-
-    def update(self, other: IdSet) -> None:
-        for segment in (*other._sealed, *other._growing):
-            self.add(segment)
