@@ -27,7 +27,7 @@ import psutil
 from pyiceberg.exceptions import NoSuchTableError
 
 from k2tui.config import Settings, resolve_settings, settings_as_env
-from k2tui.consume.consumer import CHECK_CHUNK
+from k2tui.consume.consumer import CHECK_CHUNK, FETCH_MAX_WAIT_MS
 from k2tui.ingest.producer import ensure_topics, subject_for
 from k2tui.lake.catalog import open_catalog
 from k2tui.lake.table import TABLE_IDENTIFIER
@@ -201,10 +201,15 @@ async def preload_topic(layout: StackLayout, topic: str, messages: int) -> Prelo
 
 async def _ceiling(layout: StackLayout, preload: Preload) -> float:
     """Messages a second that aiokafka fetches and the consumer's decoder decodes (`V2BlockDecoder`, in
-    the consumer's chunks), first to last, no Iceberg."""
+    the consumer's chunks), first to last, no Iceberg. It fetches as the consumer does: tansu holds
+    every fetch for its wait, so a ceiling fetching at aiokafka's default would be a lower one."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=layout.endpoints.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=layout.endpoints.kafka_bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )
     decoder = V2BlockDecoder()
     await consumer.start()
     try:
