@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import operator
 import os
 import signal
 import threading
@@ -154,6 +155,18 @@ class _Seeker(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         await self.owner.seek_to_recorded(assigned)
+
+
+def _partition_runs(fetched: list[Fetched]) -> list[tuple[TopicPartition, int, int]]:
+    """Each stretch of `fetched` from one partition, as (partition, start, end): a few per fetch, so
+    the per-partition bookkeeping is not done message by message."""
+    runs: list[tuple[TopicPartition, int, int]] = []
+    start = 0
+    for tp, group in itertools.groupby(fetched, key=operator.itemgetter(0)):
+        end = start + sum(1 for _ in group)
+        runs.append((tp, start, end))
+        start = end
+    return runs
 
 
 async def in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
@@ -568,10 +581,10 @@ class IcebergConsumer:
             return
         unflushed = self._unflushed
         consumed: Counter[str] = Counter()
-        for tp, message in fetched:
-            unflushed.next_offsets[tp] = message.offset + 1
-            unflushed.first_offsets.setdefault(tp, message.offset)
-            consumed[tp.topic] += 1
+        for tp, start, end in _partition_runs(fetched):
+            unflushed.next_offsets[tp] = fetched[end - 1][1].offset + 1
+            unflushed.first_offsets.setdefault(tp, fetched[start][1].offset)
+            consumed[tp.topic] += end - start
         unflushed.consumed += len(fetched)
         unflushed.dead_lettered += len(fetched) - len(checkable)
         for topic, count in consumed.items():
@@ -591,19 +604,11 @@ class IcebergConsumer:
         new[new] = first_occurrences(keys.select(new))
         unflushed.duplicates += int(passed.sum() - new.sum())
         unflushed.ids.add(keys.select(new))
-        unflushed.topics.update(
-            tp.topic for (tp, _), kept in zip(checkable, new.tolist(), strict=True) if kept
-        )
+        for tp, start, end in _partition_runs(checkable):
+            unflushed.topics[tp.topic] += int(new[start:end].sum())
         rows = table if new.all() else table.filter(new)
-        exchanges, symbols, sequence_numbers = (
-            rows.column(name).to_pylist() for name in ("exchange", "symbol", "sequence_number")
-        )
-        sequenced = [
-            (exchange, symbol, number)
-            for exchange, symbol, number in zip(exchanges, symbols, sequence_numbers, strict=True)
-            if number is not None
-        ]
-        for gap in self.sequences.gaps_in(sequenced):
+        columns = (rows.column(name) for name in ("exchange", "symbol", "sequence_number"))
+        for gap in self.sequences.gaps_in_columns(*columns):
             self.stats.sequence_gaps += 1
             self.metrics.gaps.labels(gap.exchange, gap.symbol).inc()
             log.warning("sequence %s", gap.describe())

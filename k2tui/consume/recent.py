@@ -80,15 +80,22 @@ def first_occurrences(keys: IdKeys) -> Mask:
     return first
 
 
-def _found_in(segment: IdKeys, keys: IdKeys) -> Mask:
-    """Which `keys` a sorted segment holds."""
-    left = np.searchsorted(segment.high, keys.high, "left")
-    right = np.searchsorted(segment.high, keys.high, "right")
-    found = np.zeros(len(keys), bool)
-    one = right - left == 1
-    found[one] = segment.low[left[one]] == keys.low[one]
-    for row in np.flatnonzero(right - left > 1):  # ids sharing their high 64 bits: rare, looked at in full
-        found[row] = bool((segment.low[left[row] : right[row]] == keys.low[row]).any())
+def _found_in(segment: IdKeys, high: npt.NDArray[np.uint64], low: npt.NDArray[np.uint64]) -> Mask:
+    """Which keys (`high` sorted, as numpy's binary search walks sorted needles three times faster) a
+    sorted segment holds."""
+    found = np.zeros(len(high), bool)
+    size = len(segment)
+    if not size:
+        return found
+    left = np.searchsorted(segment.high, high)
+    at = np.minimum(left, size - 1)
+    same_high = segment.high[at] == high
+    found[same_high] = segment.low[at[same_high]] == low[same_high]
+    after = np.minimum(left + 1, size - 1)
+    shared = same_high & ~found & (left + 1 < size) & (segment.high[after] == high)
+    for row in np.flatnonzero(shared):  # ids sharing their high 64 bits: rare, looked at in full
+        right = np.searchsorted(segment.high, high[row], "right")
+        found[row] = bool((segment.low[left[row] : right] == low[row]).any())
     return found
 
 
@@ -109,9 +116,13 @@ class IdSet:
         return self._count
 
     def contains(self, keys: IdKeys) -> Mask:
-        found = np.zeros(len(keys), bool)
+        order = np.argsort(keys.high)
+        high, low = keys.high[order], keys.low[order]
+        found_sorted = np.zeros(len(keys), bool)
         for segment in (*self._sealed, *self._growing):
-            found |= _found_in(segment, keys)
+            found_sorted |= _found_in(segment, high, low)
+        found = np.empty(len(keys), bool)
+        found[order] = found_sorted
         return found
 
     def add(self, keys: IdKeys) -> None:

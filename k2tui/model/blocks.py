@@ -13,11 +13,13 @@ rugo gives an Avro map as JSON text; msgspec parses the texts of a whole call at
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 from k2tui.model.schema import trade_v2_schema
@@ -96,9 +98,18 @@ class V2BlockDecoder:
             raise BlockDecodeError(f"{type(error).__name__}: {error}") from error
         if table.num_rows != len(bodies):
             raise BlockDecodeError(f"{table.num_rows} records from {len(bodies)} bodies")
-        maps = pa.array(vendor_data, pa.map_(pa.large_string(), pa.large_string()))
         index = table.schema.get_field_index("vendor_data")
-        return DecodedBlock(table.set_column(index, "vendor_data", maps), vendor_data)
+        return DecodedBlock(table.set_column(index, "vendor_data", _map_column(vendor_data)), vendor_data)
+
+
+def _map_column(maps: list[dict[str, str]]) -> pa.MapArray:
+    """The dicts as an Arrow map column, from their keys and values flattened: 0.45 µs a row against
+    0.67 converting the dicts themselves."""
+    offsets = np.zeros(len(maps) + 1, np.int32)
+    np.cumsum([len(entries) for entries in maps], out=offsets[1:])
+    keys = pa.array(list(itertools.chain.from_iterable(maps)), pa.large_string())
+    values = pa.array(list(itertools.chain.from_iterable(map(dict.values, maps))), pa.large_string())
+    return pa.MapArray.from_arrays(offsets, keys, values)
 
 
 def _json_array(texts: pa.ChunkedArray) -> bytes:

@@ -71,3 +71,17 @@ def test_a_set_without_a_capacity_keeps_everything_and_passes_it_on() -> None:
     recent.update(batch)
     assert len(recent) == 2000 and recent.contains(_keys(list(range(2000)))).all()
     assert not recent.contains(_keys([2000, -1 & ALL_ONES])).any()
+
+
+def test_lookups_in_any_order_agree_with_a_plain_set() -> None:
+    rng = np.random.default_rng(5)
+    # Few distinct high halves, so many held ids share one; asked in random order, past both ends too.
+    highs, lows = rng.integers(1, 40, 3000), rng.integers(0, 50, 3000)
+    values = [(int(h) << 64) | int(lo) for h, lo in zip(highs, lows, strict=True)]
+    held_values = set(values[:1500])
+    held = IdSet(capacity=100_000)
+    for start in range(0, 1500, 150):
+        chunk = sorted(set(values[start : start + 150]) - set(values[:start]))
+        held.add(_keys(chunk))
+    asked = [*values[1000:], 0, ALL_ONES << 64 | ALL_ONES]
+    assert held.contains(_keys(asked)).tolist() == [v in held_values for v in asked]

@@ -1,6 +1,8 @@
 """The consumer's sequence tracker: gaps, replays and resets per exchange and symbol."""
 
-from k2tui.consume.sequence import GAP_KINDS, SequenceKind, SequenceTracker
+import pyarrow as pa
+
+from k2tui.consume.sequence import GAP_KINDS, RECENT_IDS, SequenceKind, SequenceTracker
 
 
 def _kinds(tracker: SequenceTracker, ids: list[int], symbol: str = "BTCUSDT") -> list[SequenceKind]:
@@ -77,3 +79,33 @@ def test_gaps_in_a_run_are_what_observing_one_by_one_finds() -> None:
     assert run.gaps == one_by_one.gaps
     assert run.recent_gaps == one_by_one.recent_gaps
     assert run.observe("BINANCE", "BTCUSDT", 3_000_004).kind is SequenceKind.IN_ORDER
+
+
+def _columns(observed: list[tuple[str, str, int | None]]) -> list[pa.ChunkedArray]:
+    return [pa.chunked_array([pa.array(list(column))]) for column in zip(*observed, strict=True)]
+
+
+def test_gaps_in_columns_are_what_observing_each_symbol_in_turn_finds() -> None:
+    sequences = [1, 2, 3, 5, 6, 6, 4, 7, 2000, 2001, 10, 11, 3_000_000, 3_000_001, 3_000_003]
+    observed = [(exchange, "BTCUSDT", s) for s in sequences for exchange in ("BINANCE", "KRAKEN")]
+    observed += [("KRAKEN", "BTCUSDT", None), ("BINANCE", "ETHUSDT", 40)]
+    one_by_one = SequenceTracker()
+    for key in [("BINANCE", "BTCUSDT"), ("BINANCE", "ETHUSDT"), ("KRAKEN", "BTCUSDT")]:
+        for item in observed:
+            if item[:2] == key and item[2] is not None:
+                one_by_one.observe(*item)
+    run = SequenceTracker()
+    gaps = run.gaps_in_columns(*_columns(observed))
+    assert gaps == list(one_by_one.recent_gaps)
+    assert run.gaps == one_by_one.gaps == {("BINANCE", "BTCUSDT"): 4, ("KRAKEN", "BTCUSDT"): 4}
+
+
+def test_ids_taken_in_one_step_are_remembered_as_if_taken_one_by_one() -> None:
+    tracker = SequenceTracker()
+    tracker.observe("BINANCE", "BTCUSDT", 0)
+    assert tracker.gaps_in_columns(*_columns([("BINANCE", "BTCUSDT", s) for s in range(1, 6001)])) == []
+    assert tracker.observe("BINANCE", "BTCUSDT", 6001).kind is SequenceKind.IN_ORDER
+    assert tracker.observe("BINANCE", "BTCUSDT", 6001 - RECENT_IDS + 1).kind is SequenceKind.DUPLICATE
+    assert tracker.observe("BINANCE", "BTCUSDT", 6001 - RECENT_IDS).kind is SequenceKind.OUT_OF_ORDER
+    gaps = tracker.gaps_in_columns(*_columns([("BINANCE", "BTCUSDT", s) for s in (6002, 6003, 6005, 6006)]))
+    assert [(gap.expected, gap.got) for gap in gaps] == [(6004, 6005)]
