@@ -581,7 +581,8 @@ class IcebergConsumer:
             return
         unflushed = self._unflushed
         consumed: Counter[str] = Counter()
-        for tp, start, end in _partition_runs(fetched):
+        fetched_runs = _partition_runs(fetched)
+        for tp, start, end in fetched_runs:
             unflushed.next_offsets[tp] = fetched[end - 1][1].offset + 1
             unflushed.first_offsets.setdefault(tp, fetched[start][1].offset)
             consumed[tp.topic] += end - start
@@ -604,7 +605,8 @@ class IcebergConsumer:
         new[new] = first_occurrences(keys.select(new))
         unflushed.duplicates += int(passed.sum() - new.sum())
         unflushed.ids.add(keys.select(new))
-        for tp, start, end in _partition_runs(checkable):
+        # Taken together (nearly always), `checkable` is `fetched` itself: its stretches are known.
+        for tp, start, end in fetched_runs if checkable is fetched else _partition_runs(checkable):
             unflushed.topics[tp.topic] += int(new[start:end].sum())
         rows = table if new.all() else table.filter(new)
         columns = (rows.column(name) for name in ("exchange", "symbol", "sequence_number"))

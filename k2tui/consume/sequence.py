@@ -89,7 +89,7 @@ class _Track:
     def __init__(self, first: int) -> None:
         self.last = first
         self.recent = _RecentIds()
-        self.recent.add(first, first)
+        self.remember(first)
 
     def remember(self, sequence: int) -> None:
         self.recent.add(sequence, sequence)
@@ -170,7 +170,8 @@ class SequenceTracker:
         """
         columns = [column.combine_chunks() for column in (exchange, symbol, sequence)]
         if sequence.null_count:
-            columns = [column.filter(columns[2].is_valid()) for column in columns]
+            numbered = columns[2].is_valid()
+            columns = [column.filter(numbered) for column in columns]
         if not len(columns[2]):
             return []
         exchanges, symbols = pc.dictionary_encode(columns[0]), pc.dictionary_encode(columns[1])
